@@ -1,0 +1,5 @@
+// wrapq.hpp: the whole wrapq library.
+#pragma once
+
+#include "wrapq/core.hpp"
+#include "wrapq/observers.hpp"
