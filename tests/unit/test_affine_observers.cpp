@@ -1,4 +1,4 @@
-// MinMax observers and the qparams formula, against the spec's test vectors.
+// MinMax observers and the qparams formula, against TICO's observer test vectors.
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(per_channel_zero_channel_has_no_special_case) {
     BOOST_TEST(p.zero_point[0] == 0);
 }
 
-BOOST_AUTO_TEST_CASE(fake_quantize_spec_vector_uint4) {
+BOOST_AUTO_TEST_CASE(fake_quantize_uint4_vector) {
     // range [-1, 4]: scale 1/3, zero point 3
     minmax_observer<uint4> o;
     calibrate(o, {tensor{-1.0f, 4.0f}});

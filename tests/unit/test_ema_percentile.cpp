@@ -12,7 +12,7 @@ using wrapq_test::bits;
 
 BOOST_AUTO_TEST_SUITE(ema_observers)
 
-BOOST_AUTO_TEST_CASE(spec_vector_per_tensor) {
+BOOST_AUTO_TEST_CASE(two_batches_per_tensor) {
     ema_observer<int8> o({.momentum = 0.5});
     o.observe(tensor{-1.0f, 2.0f, 3.0f});
     BOOST_TEST(o.min_val()[0] == -1.0f);  // the first batch sets the values
@@ -22,7 +22,7 @@ BOOST_AUTO_TEST_CASE(spec_vector_per_tensor) {
     BOOST_TEST(o.max_val()[0] == 6.0f);
 }
 
-BOOST_AUTO_TEST_CASE(spec_vector_per_channel) {
+BOOST_AUTO_TEST_CASE(two_batches_per_channel) {
     ema_observer<int8, qscheme::per_channel_symm> o({.momentum = 0.5}, 0);
     o.observe(tensor{{1.0f, -2.0f}, {3.0f, -4.0f}});
     o.observe(tensor{{10.0f, -10.0f}, {5.0f, -5.0f}});

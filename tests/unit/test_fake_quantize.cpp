@@ -38,7 +38,7 @@ BOOST_AUTO_TEST_CASE(ties_round_half_to_even) {
     for (std::size_t i = 0; i < expected.size(); ++i) BOOST_TEST(y(i) == expected[i]);
 }
 
-BOOST_AUTO_TEST_CASE(loaded_qparams_spec_vector) {
+BOOST_AUTO_TEST_CASE(loaded_qparams_ties) {
     // scale 0.1, zero point 5: 0.05 * 10 = 0.5 rounds to 0 and 0.15 * 10 = 1.5 to 2.
     const tensor y = fake_quantize(tensor{0.0f, 0.05f, 0.15f}, qparams::per_tensor(0.1f, 5, uint8));
     BOOST_TEST(bits(y(0)) == bits(0.0f));
@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(loaded_qparams_spec_vector) {
 
 BOOST_AUTO_TEST_CASE(reciprocal_multiply_not_division) {
     // 2.25f / 0.3f is 7.4999995 (to 7) but 2.25f * (1 / 0.3f) is exactly 7.5,
-    // a tie that rounds to the even 8. The spec multiplies by the float32 reciprocal.
+    // a tie that rounds to the even 8. wrapq multiplies, as PyTorch's CPU kernel does.
     const float x = 2.25f, scale = 0.3f;
     BOOST_TEST(std::nearbyint(x / scale) == 7.0f);
     BOOST_TEST(std::nearbyint(x * (1.0f / scale)) == 8.0f);
@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(nan_passes_through) {
     BOOST_TEST(y(0) == 0.0f);
 }
 
-BOOST_AUTO_TEST_CASE(int16_symmetric_spec_vectors) {
+BOOST_AUTO_TEST_CASE(int16_symmetric_exact_endpoint) {
     // range [-120, 0], int16 symmetric: scale 120 / 32767 and -120 is exact.
     const float scale = 120.0f / 32767.0f;
     BOOST_TEST(bits(scale) == bits(0.0036622211f));
@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(vector_body_and_tail_agree_with_scalar) {
 }
 
 BOOST_AUTO_TEST_CASE(per_channel_axis_zero) {
-    // Spec vector: per-channel scale [0.05, 0.02], zero point [10, 3], uint8, axis 0.
+    // TICO's vector: per-channel scale [0.05, 0.02], zero point [10, 3], uint8, axis 0.
     const tensor x = {{0.1f, -0.26f, 3.0f}, {0.1f, -0.26f, 6.0f}};
     const qparams p = qparams::per_channel({0.05f, 0.02f}, {10, 3}, 0, uint8);
     const tensor y = fake_quantize(x, p);

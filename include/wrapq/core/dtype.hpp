@@ -36,7 +36,7 @@ struct dtype {
     }
 
     /// True for the widths wrapq can quantize to: 2 to 16 bits.
-    /// Wider formats would overflow the int32 zero point arithmetic of the spec.
+    /// Wider formats would not fit the float32 level arithmetic exactly.
     constexpr bool is_valid() const noexcept { return bits >= 2 && bits <= 16; }
 
     /// Text form, for example "int3" or "uint8".
