@@ -1,9 +1,9 @@
 // Calibrates several observers on synthetic activations and weights, then
 // reports their qparams and the fake-quantization error against float32.
 //
-// The activations are normal values with rare large outliers, the shape of
-// transformer residual streams; the weights are a (256, 512) linear weight
-// whose rows have different spreads, where per-channel scales pay off.
+// The activations are normal values with rare large outliers, like
+// transformer residual streams. The weight is a (256, 512) linear weight
+// whose rows have different spreads, which is where per-channel scales pay off.
 //
 // Usage: calibrate_observers [--batches N] [--seed N]
 #include <wrapq.hpp>
@@ -60,7 +60,7 @@ settings parse_arguments(int argc, char** argv) {
     return s;
 }
 
-/// Normal activations of shape (16, 1024) with one outlier in 2000 values.
+/// Draws normal activations of shape (16, 1024) with one outlier in 2000 values.
 wrapq::tensor make_activations(std::mt19937& rng) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::uniform_int_distribution<int> outlier(0, 1999);
@@ -69,7 +69,7 @@ wrapq::tensor make_activations(std::mt19937& rng) {
     return x;
 }
 
-/// A (256, 512) weight whose row c has standard deviation 0.01 * (1 + c % 16).
+/// Draws a (256, 512) weight whose row c has standard deviation 0.01 * (1 + c % 16).
 wrapq::tensor make_weight(std::mt19937& rng) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     wrapq::tensor w = xt::empty<float>({256, 512});
