@@ -181,6 +181,32 @@ BOOST_AUTO_TEST_CASE(per_channel_min_max_axis_zero_and_negative) {
     BOOST_TEST(last.compute_qparams().axis.value() == 1);  // stored normalized
 }
 
+BOOST_AUTO_TEST_CASE(channelwise_reduction_vector) {
+    const tensor x = {{1.0f, 2.0f, -3.0f}, {4.0f, -5.0f, 0.5f}};
+    minmax_observer<int8, qscheme::per_channel_symm> positive({}, 0), negative({}, -2);
+    positive.observe(x);
+    negative.observe(x);
+    BOOST_TEST((positive.min_val() == std::vector<float>{-3.0f, -5.0f}));
+    BOOST_TEST((positive.max_val() == std::vector<float>{2.0f, 4.0f}));
+    BOOST_TEST(negative.min_val() == positive.min_val());
+    BOOST_TEST(negative.max_val() == positive.max_val());
+}
+
+BOOST_AUTO_TEST_CASE(unit_weight_is_exact) {
+    // A norm weight of ones must come back as exactly 1.0: through the
+    // constant rule for uint8, and as level 32767 for int16 symmetric.
+    const tensor ones = xt::ones<float>({16});
+    minmax_observer<uint8> u8;
+    minmax_observer<int16> i16;
+    u8.observe(ones);
+    i16.observe(ones);
+    BOOST_TEST(bits(u8.compute_qparams().scale[0]) == bits(1.0f));
+    BOOST_TEST(bits(i16.compute_qparams().scale[0]) == bits(1.0f / 32767.0f));
+    for (float v : u8.fake_quantize(ones)) BOOST_TEST(v == 1.0f);
+    for (float v : i16.fake_quantize(ones)) BOOST_TEST(v == 1.0f);
+    BOOST_TEST(quantize_levels(ones, *i16.cached_qparams())[0] == 32767);
+}
+
 BOOST_AUTO_TEST_CASE(rank_one_per_channel_is_elementwise) {
     minmax_observer<int8, qscheme::per_channel_symm> o({}, 0);
     o.observe(tensor{1.0f, -2.0f, 3.0f});
