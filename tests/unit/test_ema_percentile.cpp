@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 
 using namespace wrapq;
 using wrapq_test::bits;
@@ -179,6 +180,19 @@ BOOST_AUTO_TEST_CASE(merge_equals_single_pass_when_everything_fits) {
     const observed_range merged = a.statistic().range(false), single = whole.statistic().range(false);
     BOOST_TEST(bits(merged.mins[0]) == bits(single.mins[0]));
     BOOST_TEST(bits(merged.maxs[0]) == bits(single.maxs[0]));
+}
+
+BOOST_AUTO_TEST_CASE(nonfinite_values_never_enter_reservoir) {
+    const float qnan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    percentile_observer<uint8> clean({.percentile = 80.0}), dirty({.percentile = 80.0});
+    clean.observe(tensor{-100.0f, -3.0f, -2.0f, 0.0f, 2.0f, 4.0f, 80.0f});
+    dirty.observe(tensor{-100.0f, qnan, -3.0f, -2.0f, inf, 0.0f, 2.0f, -inf, 4.0f, 80.0f});
+    BOOST_TEST(dirty.statistic().retained_samples() == 7u);
+    BOOST_TEST(dirty.nonfinite_count() == 3u);
+    const observed_range a = clean.statistic().range(false), b = dirty.statistic().range(false);
+    BOOST_TEST(bits(a.mins[0]) == bits(b.mins[0]));
+    BOOST_TEST(bits(a.maxs[0]) == bits(b.maxs[0]));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_settings) {

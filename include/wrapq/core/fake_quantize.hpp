@@ -27,20 +27,30 @@ channel_layout checked_channel_layout(const Shape& shape, const qparams& p, cons
 
 }  // namespace detail
 
+namespace detail {
+
+/// Fake-quantizes a row-major buffer of `shape` from `in` to `out` (which may alias).
+template <class Shape>
+void fake_quantize_buffer(const float* in, float* out, const Shape& shape, std::size_t size, const qparams& p) {
+    if (!p.is_per_channel()) {
+        kernel::fake_quantize_per_tensor(in, out, size, p.scale[0], p.zero_point[0], p.type.qmin(), p.type.qmax());
+        return;
+    }
+    const channel_layout layout = checked_channel_layout(shape, p, "fake_quantize");
+    kernel::fake_quantize_per_channel(in, out, layout, p.scale.data(), p.zero_point.data(), p.type.qmin(),
+                                      p.type.qmax());
+}
+
+}  // namespace detail
+
 /// Fake-quantizes `x` in place: quantize to the integer grid of `p`, clamp
 /// to [qmin, qmax], dequantize. NaN stays NaN; infinities clamp.
 inline void fake_quantize_inplace(tensor& x, const qparams& p) {
-    if (!p.is_per_channel()) {
-        kernel::fake_quantize_per_tensor(x.data(), x.data(), x.size(), p.scale[0], p.zero_point[0], p.type.qmin(),
-                                         p.type.qmax());
-        return;
-    }
-    const channel_layout layout = detail::checked_channel_layout(x.shape(), p, "fake_quantize");
-    kernel::fake_quantize_per_channel(x.data(), x.data(), layout, p.scale.data(), p.zero_point.data(),
-                                      p.type.qmin(), p.type.qmax());
+    detail::fake_quantize_buffer(x.data(), x.data(), x.shape(), x.size(), p);
 }
 
-/// Returns a fake-quantized copy of `x`.
+/// Returns a fake-quantized copy of `x`, written in one pass from the input
+/// to an uninitialized result.
 ///
 /// Example:
 /// @code
@@ -49,9 +59,10 @@ inline void fake_quantize_inplace(tensor& x, const qparams& p) {
 ///   // y == {0, 0, 0.2}: 0.5 rounds to 0 and 1.5 to 2 (half to even)
 /// @endcode
 template <class E>
-tensor fake_quantize(const xt::xexpression<E>& x, const qparams& p) {
-    tensor y = x.derived_cast();
-    fake_quantize_inplace(y, p);
+tensor fake_quantize(const xt::xexpression<E>& e, const qparams& p) {
+    decltype(auto) x = as_contiguous(e);
+    tensor y = tensor::from_shape(x.shape());
+    detail::fake_quantize_buffer(x.data(), y.data(), x.shape(), x.size(), p);
     return y;
 }
 

@@ -124,19 +124,12 @@ public:
     /// were computed or loaded.
     template <class E>
     tensor fake_quantize(const xt::xexpression<E>& x) const {
-        tensor y = x.derived_cast();
-        fake_quantize_inplace(y);
-        return y;
+        if (!fake_quant_enabled) return x.derived_cast();
+        return wrapq::fake_quantize(x, require_qparams());
     }
 
     void fake_quantize_inplace(tensor& x) const {
-        if (!fake_quant_enabled) return;
-        if (!cached_) {
-            throw calibration_error(std::string("fake_quantize: the ") + std::string(kind) +
-                                    " observer has no qparams; call compute_qparams() after calibration or "
-                                    "load_qparams()");
-        }
-        wrapq::fake_quantize_inplace(x, *cached_);
+        if (fake_quant_enabled) wrapq::fake_quantize_inplace(x, require_qparams());
     }
 
     /// Installs externally computed qparams (for example from GPTQ). With
@@ -204,6 +197,15 @@ public:
     const Statistic& statistic() const noexcept { return statistic_; }
 
 private:
+    const qparams& require_qparams() const {
+        if (!cached_) {
+            throw calibration_error(std::string("fake_quantize: the ") + std::string(kind) +
+                                    " observer has no qparams; call compute_qparams() after calibration or "
+                                    "load_qparams()");
+        }
+        return *cached_;
+    }
+
     Statistic statistic_;
     int channel_axis_;
     std::optional<std::size_t> channels_;

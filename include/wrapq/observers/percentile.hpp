@@ -106,15 +106,9 @@ public:
 
     std::size_t update(const float* data, const channel_layout& layout) {
         const std::size_t size = layout.size();
-        std::vector<float> finite;
-        finite.reserve(size);
-        for (std::size_t i = 0; i < size; ++i) {
-            if (std::isfinite(data[i])) finite.push_back(data[i]);
-        }
-        const std::size_t skipped = size - finite.size();
-        reject_all_nonfinite(size, skipped);
+        const kernel::finite_minmax batch = kernel::reduce_finite_minmax(data, size);
+        reject_all_nonfinite(size, batch.nonfinite);
 
-        const kernel::finite_minmax batch = kernel::reduce_finite_minmax(finite.data(), finite.size());
         if (min_.empty()) {
             min_.assign(1, batch.min);
             max_.assign(1, batch.max);
@@ -123,9 +117,20 @@ public:
             max_[0] = std::max(max_[0], batch.max);
         }
 
-        sample_into_reservoir(finite);
+        // Sample straight from the batch unless it holds NaN or infinities,
+        // which must not enter the reservoir; only then filter into a copy.
+        if (batch.nonfinite == 0) {
+            sample_into_reservoir(data, size);
+        } else {
+            std::vector<float> finite;
+            finite.reserve(size - batch.nonfinite);
+            for (std::size_t i = 0; i < size; ++i) {
+                if (std::isfinite(data[i])) finite.push_back(data[i]);
+            }
+            sample_into_reservoir(finite.data(), finite.size());
+        }
         ++call_index_;
-        return skipped;
+        return batch.nonfinite;
     }
 
     /// Returns the clipping range of the retained samples (float64 math, rounded to float32).
@@ -209,12 +214,11 @@ private:
         return static_cast<double>(z >> 11) * 0x1.0p-53;
     }
 
-    void sample_into_reservoir(const std::vector<float>& finite) {
-        const std::size_t n = finite.size();
+    void sample_into_reservoir(const float* finite, std::size_t n) {
         const std::size_t count = std::min(n, options_.samples_per_batch);
 
         if (count == n) {
-            for (float x : finite) reservoir_.push_back({next_priority(), x});
+            for (std::size_t i = 0; i < n; ++i) reservoir_.push_back({next_priority(), finite[i]});
         } else {
             // Regular grid with a phase that moves by the golden ratio per
             // call, so successive batches sample different offsets.
