@@ -157,4 +157,24 @@ BOOST_AUTO_TEST_CASE(per_channel_count_mismatch_is_shape_error) {
     BOOST_CHECK_THROW(fake_quantize(x, qparams::per_channel({0.1f, 0.1f}, {0, 0}, 2, int8)), shape_error);
 }
 
+BOOST_AUTO_TEST_CASE(into_reuses_and_resizes_output) {
+    const qparams p = qparams::per_tensor(0.25f, 0, int8);
+    const tensor x = {0.3f, -0.9f, 7.0f};
+    tensor out = xt::zeros<float>({3});
+    const float* storage = out.data();
+    fake_quantize_into(x, &p, out);
+    BOOST_TEST(out.data() == storage);
+    BOOST_TEST(out(0) == 0.25f);
+    BOOST_TEST(out(1) == -1.0f);
+    BOOST_TEST(out(2) == 7.0f);
+
+    tensor other_shape = xt::zeros<float>({2, 2});
+    fake_quantize_into(x, &p, other_shape);
+    BOOST_TEST(other_shape.dimension() == 1u);
+    BOOST_TEST(other_shape(1) == -1.0f);
+
+    fake_quantize_into(x, nullptr, out);  // no qparams: a plain copy
+    BOOST_TEST(out(0) == 0.3f);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

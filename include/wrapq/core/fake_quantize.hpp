@@ -7,7 +7,9 @@
 #include "wrapq/core/qparams.hpp"
 #include "wrapq/core/tensor.hpp"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace wrapq {
 
@@ -64,6 +66,21 @@ tensor fake_quantize(const xt::xexpression<E>& e, const qparams& p) {
     tensor y = tensor::from_shape(x.shape());
     detail::fake_quantize_buffer(x.data(), y.data(), x.shape(), x.size(), p);
     return y;
+}
+
+/// Writes the fake-quantized `x` into `out`, resizing `out` only when its
+/// shape differs. A null `p` copies `x` unchanged.
+template <class E>
+void fake_quantize_into(const xt::xexpression<E>& e, const qparams* p, tensor& out) {
+    decltype(auto) x = as_contiguous(e);
+    if (out.dimension() != x.dimension() || !std::equal(x.shape().begin(), x.shape().end(), out.shape().begin())) {
+        out.resize(std::vector<std::size_t>(x.shape().begin(), x.shape().end()));
+    }
+    if (p == nullptr) {
+        std::copy(x.data(), x.data() + x.size(), out.data());
+        return;
+    }
+    detail::fake_quantize_buffer(x.data(), out.data(), x.shape(), x.size(), *p);
 }
 
 }  // namespace wrapq

@@ -25,44 +25,40 @@ struct observed_range {
     std::vector<float> maxs;
 };
 
-/// An observer that maps a calibrated range to an affine integer grid.
+/// An observer that maps a calibrated range to an affine integer grid, with
+/// the dtype and scheme chosen at run time (for example by a ptq_config).
 ///
 /// `Statistic` decides how batches become a range (running min/max, moving
-/// average, percentile). `D` and `S` fix the integer format and the scheme at
-/// compile time, so an unsigned symmetric observer, or a percentile observer
-/// with a per-channel scheme, does not compile.
-///
-/// Per-channel observers reduce along `channel_axis` (negative counts from the
-/// last axis) and require every batch to have the same channel count.
+/// average, percentile). Per-channel observers reduce along `channel_axis`
+/// (negative counts from the last axis) and require every batch to have the
+/// same channel count. Use affine_observer to fix the dtype and scheme at
+/// compile time instead.
 ///
 /// Example:
 /// @code
-///   affine_observer<minmax_statistic, int16, qscheme::per_tensor_symm> act;
+///   basic_affine_observer<minmax_statistic> act(int16, qscheme::per_tensor_symm);
 ///   act.observe(tensor{-3.0f, 4.0f});
 ///   qparams p = act.compute_qparams();       // scale 4 / 32767, zero point 0
 ///   tensor y = act.fake_quantize(tensor{1.0f});
 /// @endcode
-template <class Statistic, dtype D, qscheme S>
-class affine_observer : public observer_switches {
-    static_assert(D.is_valid(), "wrapq: the dtype must be 2 to 16 bits wide");
-    static_assert(is_valid_pairing(D, S),
-                  "wrapq: an unsigned dtype cannot use a symmetric qscheme; pick an asymmetric scheme or a signed dtype");
-    static_assert(!is_per_channel(S) || Statistic::supports_per_channel,
-                  "wrapq: this statistic supports per-tensor schemes only");
-
+template <class Statistic>
+class basic_affine_observer : public observer_switches {
 public:
     using statistic_type = Statistic;
     using options_type = typename Statistic::options;
     using params_type = qparams;
 
     static constexpr std::string_view kind = Statistic::kind;
-    static constexpr dtype quant_dtype = D;
-    static constexpr qscheme scheme = S;
 
+    /// Throws invalid_argument for an unsupported dtype, an unsigned dtype
+    /// with a symmetric scheme, or a per-channel scheme for a per-tensor-only statistic.
     /// Pre: for per-channel schemes, `channel_axis` indexes the tensors to be
     /// observed (checked at the first observe()); it is ignored otherwise.
-    explicit affine_observer(const options_type& options = {}, int channel_axis = 0)
-        : statistic_(options, S), channel_axis_(channel_axis) {}
+    basic_affine_observer(dtype type, qscheme scheme, const options_type& options = {}, int channel_axis = 0)
+        : type_(checked_dtype(type, scheme)), scheme_(scheme), statistic_(options, scheme), channel_axis_(channel_axis) {}
+
+    dtype quant_dtype() const noexcept { return type_; }
+    qscheme scheme() const noexcept { return scheme_; }
 
     /// Folds the finite values of `x` into the statistic. NaN and infinities are
     /// skipped and counted. Does nothing while `enabled` is false or x is empty.
@@ -76,7 +72,7 @@ public:
         if (x.size() == 0) return;
 
         channel_layout layout{1, 1, x.size()};
-        if constexpr (is_per_channel(S)) {
+        if (is_per_channel(scheme_)) {
             const std::size_t axis = normalize_axis(channel_axis_, x.dimension());
             layout = make_channel_layout(x.shape(), channel_axis_);
             if (channels_ && (*channels_ != layout.channels || *axis_ != axis)) {
@@ -104,7 +100,7 @@ public:
                                     " observer has seen no finite value; run calibration batches through it first");
         }
 
-        const observed_range r = statistic_.range(is_symmetric(S));
+        const observed_range r = statistic_.range(is_symmetric(scheme_));
         for (std::size_t c = 0; c < r.mins.size(); ++c) {
             if (!(r.mins[c] <= r.maxs[c])) {
                 throw calibration_error("compute_qparams: channel " + std::to_string(c) + " along axis " +
@@ -114,8 +110,8 @@ public:
         }
 
         std::optional<int> axis;
-        if constexpr (is_per_channel(S)) axis = static_cast<int>(*axis_);
-        cached_ = affine_qparams_from_range(r.mins, r.maxs, D, S, axis);
+        if (is_per_channel(scheme_)) axis = static_cast<int>(*axis_);
+        cached_ = affine_qparams_from_range(r.mins, r.maxs, type_, scheme_, axis);
         return *cached_;
     }
 
@@ -132,15 +128,23 @@ public:
         if (fake_quant_enabled) wrapq::fake_quantize_inplace(x, require_qparams());
     }
 
+    /// Writes the fake-quantized `x` into `out`, reusing its storage when the
+    /// size already matches. In a calibration loop this avoids allocating (and
+    /// page-faulting in) a fresh result tensor per batch.
+    template <class E>
+    void fake_quantize_into(const xt::xexpression<E>& x, tensor& out) const {
+        wrapq::fake_quantize_into(x, fake_quant_enabled ? &require_qparams() : nullptr, out);
+    }
+
     /// Installs externally computed qparams (for example from GPTQ). With
     /// `lock`, statistics stop and compute_qparams() returns these values
     /// until reset().
     /// Throws invalid_argument when `p` has another dtype or granularity.
     void load_qparams(const qparams& p, bool lock = true) {
         p.validate();
-        if (p.type != D || p.is_per_channel() != is_per_channel(S)) {
+        if (p.type != type_ || p.is_per_channel() != is_per_channel(scheme_)) {
             throw invalid_argument("load_qparams: got " + p.type.name() + (p.is_per_channel() ? " per-channel" : " per-tensor") +
-                                   " qparams for a " + D.name() + " " + std::string(to_string(S)) + " observer");
+                                   " qparams for a " + type_.name() + " " + std::string(to_string(scheme_)) + " observer");
         }
         cached_ = p;
         locked_ = lock;
@@ -162,8 +166,9 @@ public:
     /// qparams, which no longer describe the merged data.
     /// Throws invalid_argument when the two observers have different settings
     /// or channel layouts.
-    void merge(const affine_observer& other) {
-        if (!(statistic_.settings() == other.statistic_.settings()) || channel_axis_ != other.channel_axis_) {
+    void merge(const basic_affine_observer& other) {
+        if (type_ != other.type_ || scheme_ != other.scheme_ || !(statistic_.settings() == other.statistic_.settings()) ||
+            channel_axis_ != other.channel_axis_) {
             throw invalid_argument("merge: the two observers have different settings or channel axes; merge shards of "
                                    "the same observer only");
         }
@@ -197,6 +202,21 @@ public:
     const Statistic& statistic() const noexcept { return statistic_; }
 
 private:
+    static dtype checked_dtype(dtype type, qscheme scheme) {
+        if (!type.is_valid()) {
+            throw invalid_argument("observer: dtype " + type.name() + " is not supported; use a width from 2 to 16 bits");
+        }
+        if (!is_valid_pairing(type, scheme)) {
+            throw invalid_argument("observer: " + type.name() + " cannot use the symmetric qscheme " +
+                                   std::string(to_string(scheme)) + "; pick an asymmetric scheme or a signed dtype");
+        }
+        if (is_per_channel(scheme) && !Statistic::supports_per_channel) {
+            throw invalid_argument("observer: the " + std::string(Statistic::kind) + " statistic supports per-tensor " +
+                                   "schemes only, got " + std::string(to_string(scheme)));
+        }
+        return type;
+    }
+
     const qparams& require_qparams() const {
         if (!cached_) {
             throw calibration_error(std::string("fake_quantize: the ") + std::string(kind) +
@@ -206,6 +226,8 @@ private:
         return *cached_;
     }
 
+    dtype type_;
+    qscheme scheme_;
     Statistic statistic_;
     int channel_axis_;
     std::optional<std::size_t> channels_;
@@ -214,6 +236,30 @@ private:
     bool locked_ = false;
     std::size_t nonfinite_ = 0;
     std::size_t finite_ = 0;
+};
+
+/// An affine observer whose dtype and scheme are template arguments, so an
+/// unsigned symmetric observer, or a percentile observer with a per-channel
+/// scheme, does not compile.
+///
+/// Example:
+/// @code
+///   affine_observer<minmax_statistic, int16, qscheme::per_tensor_symm> act;
+///   affine_observer<minmax_statistic, uint4, qscheme::per_channel_asymm> weight({}, 0);   // axis 0
+/// @endcode
+template <class Statistic, dtype D, qscheme S>
+class affine_observer : public basic_affine_observer<Statistic> {
+    static_assert(D.is_valid(), "wrapq: the dtype must be 2 to 16 bits wide");
+    static_assert(is_valid_pairing(D, S),
+                  "wrapq: an unsigned dtype cannot use a symmetric qscheme; pick an asymmetric scheme or a signed dtype");
+    static_assert(!is_per_channel(S) || Statistic::supports_per_channel,
+                  "wrapq: this statistic supports per-tensor schemes only");
+
+public:
+    using options_type = typename Statistic::options;
+
+    explicit affine_observer(const options_type& options = {}, int channel_axis = 0)
+        : basic_affine_observer<Statistic>(D, S, options, channel_axis) {}
 };
 
 }  // namespace wrapq

@@ -133,23 +133,17 @@ inline void mx_fake_quantize_inplace(tensor& x, const mx_qparams& p) {
     }
 }
 
-/// Observer for micro-scaling formats. MX needs no calibration, so observe()
-/// and reset() do nothing and compute_qparams() returns the fixed format.
-///
-/// Example:
-/// @code
-///   wrapq::mx_observer<wrapq::mx_format::fp4_e2m1> w;          // blocks along the last axis
-///   tensor y = w.fake_quantize(weights);
-/// @endcode
-template <mx_format F>
-class mx_observer : public observer_switches {
+/// Observer for micro-scaling formats, with the element format chosen at run
+/// time. MX needs no calibration, so observe() and reset() do nothing and
+/// compute_qparams() returns the fixed format.
+class basic_mx_observer : public observer_switches {
 public:
     using params_type = mx_qparams;
     static constexpr std::string_view kind = "mx";
-    static constexpr mx_format format = F;
 
-    /// Throws shape_error at fake_quantize() when `axis` does not index the tensor.
-    explicit mx_observer(int axis = -1) : params_{F, axis} {}
+    /// Blocks run along `axis` (negative counts from the last axis); an axis
+    /// that does not index the tensor raises shape_error at fake_quantize().
+    explicit basic_mx_observer(mx_format format, int axis = -1) : params_{format, axis} {}
 
     template <class E>
     void observe(const xt::xexpression<E>&) {}
@@ -164,10 +158,24 @@ public:
     }
 
     void reset() {}
-    void merge(const mx_observer&) {}
+    void merge(const basic_mx_observer&) {}
 
 private:
     mx_qparams params_;
+};
+
+/// The MX observer with its element format as a template argument.
+///
+/// Example:
+/// @code
+///   wrapq::mx_observer<wrapq::mx_format::fp4_e2m1> w;          // blocks along the last axis
+///   tensor y = w.fake_quantize(weights);
+/// @endcode
+template <mx_format F>
+class mx_observer : public basic_mx_observer {
+public:
+    static constexpr mx_format format = F;
+    explicit mx_observer(int axis = -1) : basic_mx_observer(F, axis) {}
 };
 
 }  // namespace wrapq
