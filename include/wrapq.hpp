@@ -3,3 +3,5 @@
 
 #include "wrapq/core.hpp"
 #include "wrapq/observers.hpp"
+#include "wrapq/module.hpp"
+#include "wrapq/nn.hpp"

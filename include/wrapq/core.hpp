@@ -2,6 +2,7 @@
 #pragma once
 
 #include "wrapq/config.hpp"
+#include "wrapq/core/bf16.hpp"
 #include "wrapq/core/dtype.hpp"
 #include "wrapq/core/errors.hpp"
 #include "wrapq/core/fake_quantize.hpp"

@@ -9,4 +9,6 @@
 #include "wrapq/observers/minmax.hpp"
 #include "wrapq/observers/mx.hpp"
 #include "wrapq/observers/observer.hpp"
+#include "wrapq/observers/observer_spec.hpp"
 #include "wrapq/observers/percentile.hpp"
+#include "wrapq/observers/any_observer.hpp"

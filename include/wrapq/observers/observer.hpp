@@ -5,18 +5,39 @@
 #include "wrapq/core/tensor.hpp"
 
 #include <concepts>
+#include <string>
 #include <string_view>
 
 namespace wrapq {
 
-/// Switches shared by every observer.
+/// Lifecycle state of a quantization site.
+///
+/// - no_quant: tensors pass through untouched (the state of a new model);
+/// - calibration: the observer collects statistics and tensors pass through;
+/// - quantized: qparams are frozen and tensors are fake-quantized.
+enum class ptq_mode { no_quant, calibration, quantized };
+
+constexpr std::string_view to_string(ptq_mode m) noexcept {
+    switch (m) {
+        case ptq_mode::no_quant: return "no_quant";
+        case ptq_mode::calibration: return "calibration";
+        case ptq_mode::quantized: return "quantized";
+    }
+    return "unknown";
+}
+
+/// State shared by every observer.
 ///
 /// `enabled` gates statistics: observe() does nothing while it is false.
 /// `fake_quant_enabled` gates fake_quantize(): while it is false the input
 /// comes back unchanged, which lets a user bisect accuracy loss site by site.
+/// `mode` and `name` are set by prepare() and convert(); `name` is the
+/// dotted path that error messages and reports use.
 struct observer_switches {
     bool enabled = true;
     bool fake_quant_enabled = true;
+    ptq_mode mode = ptq_mode::no_quant;
+    std::string name;
 };
 
 /// An observer collects range statistics from calibration tensors, turns

@@ -1,0 +1,11 @@
+// wrapq/module.hpp: member lists, the static visitor, ptq_config, the lifecycle and reports.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/module/lifecycle.hpp"
+#include "wrapq/module/member.hpp"
+#include "wrapq/module/name_match.hpp"
+#include "wrapq/module/parameter.hpp"
+#include "wrapq/module/ptq_config.hpp"
+#include "wrapq/module/report.hpp"
+#include "wrapq/module/visitor.hpp"

@@ -1,0 +1,192 @@
+// wrapq/module/lifecycle.hpp: prepare -> calibrate -> convert, and the fake-quantization site.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/errors.hpp"
+#include "wrapq/module/member.hpp"
+#include "wrapq/module/name_match.hpp"
+#include "wrapq/module/ptq_config.hpp"
+#include "wrapq/module/visitor.hpp"
+#include "wrapq/observers/any_observer.hpp"
+#include "wrapq/observers/observer.hpp"
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace wrapq {
+
+namespace detail {
+
+/// Rethrows `e` with the observer's dotted name in front, keeping its type.
+template <class Error>
+[[noreturn]] void rethrow_named(const Error& e, const std::string& name) {
+    throw Error((name.empty() ? std::string("unnamed observer") : name) + ": " + e.what());
+}
+
+/// Runs `f` and prefixes any wrapq error it throws with `name`.
+template <class F>
+decltype(auto) with_observer_name(const std::string& name, F&& f) {
+    try {
+        return f();
+    } catch (const calibration_error& e) {
+        rethrow_named(e, name);
+    } catch (const shape_error& e) {
+        rethrow_named(e, name);
+    } catch (const invalid_argument& e) {
+        rethrow_named(e, name);
+    } catch (const value_error& e) {
+        rethrow_named(e, name);
+    }
+}
+
+}  // namespace detail
+
+/// Applies one quantization site to `x` according to the observer's mode:
+/// no_quant returns x, calibration observes x and returns it unchanged (so
+/// every later observer sees float values), quantized returns the
+/// fake-quantized x. Errors name the observer.
+///
+/// Example:
+/// @code
+///   tensor forward(const tensor& x) {
+///       tensor h = fake_quant_site(act_in, x);
+///       return fake_quant_site(act_out, xt::tanh(h));
+///   }
+/// @endcode
+template <Observer O, class E>
+tensor fake_quant_site(O& observer, const xt::xexpression<E>& x) {
+    switch (observer.mode) {
+        case ptq_mode::no_quant: return x.derived_cast();
+        case ptq_mode::calibration:
+            detail::with_observer_name(observer.name, [&] { observer.observe(x); });
+            return x.derived_cast();
+        case ptq_mode::quantized:
+            return detail::with_observer_name(observer.name, [&] { return observer.fake_quantize(x); });
+    }
+    return x.derived_cast();
+}
+
+/// True for an observer that needs data and has seen none.
+template <class O>
+bool observer_saw_no_data(const O& observer) {
+    if constexpr (std::is_same_v<O, any_observer>) {
+        const observer_kind k = observer.spec().kind;
+        if (k == observer_kind::identity || k == observer_kind::mx || k == observer_kind::fixed_qparams) return false;
+        return observer.observed_count() == 0 && !observer.cached_qparams();
+    } else if constexpr (requires { observer.observed_count(); observer.is_locked(); }) {
+        return observer.observed_count() == 0 && !observer.is_locked();
+    } else {
+        return false;
+    }
+}
+
+/// Options of convert().
+struct convert_options {
+    /// Leave observers that saw no data in float (mode no_quant) instead of
+    /// raising. Use it when a branch did not run during calibration, such as
+    /// image fusion in a text-only calibration; the report lists them.
+    bool skip_uncalibrated = false;
+};
+
+/// Prepares `model` for calibration: resolves every any_observer from
+/// `config` (see ptq_config), names every observer by its dotted path,
+/// resets it and switches it to calibration mode. Then each module with an
+/// `on_prepare()` member runs it, parents first, to observe its static
+/// tensors (weights) once.
+///
+/// Throws invalid_argument, before changing anything, when the model is
+/// already prepared, an override pattern matches no observer (the message
+/// lists the nearest names), or an observer's settings are invalid.
+template <Module M>
+void prepare(M& model, const ptq_config& config) {
+    std::vector<std::string> names;
+    std::vector<observer_spec> specs;
+    std::vector<bool> rule_used(config.overrides.size(), false);
+
+    for_each_observer(model, [&](const std::string& name, auto& observer) {
+        if (observer.mode != ptq_mode::no_quant) {
+            throw invalid_argument("prepare: observer " + name + " is already in " + std::string(to_string(observer.mode)) +
+                                   " mode; prepare a freshly built model");
+        }
+        names.push_back(name);
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(observer)>, any_observer>) {
+            if (const auto rule = config.find_override(name)) rule_used[*rule] = true;
+            specs.push_back(config.resolve(name, observer.defaults(), observer.defaults_forced()));
+        } else {
+            specs.emplace_back();
+        }
+    });
+
+    for (std::size_t i = 0; i < config.overrides.size(); ++i) {
+        if (rule_used[i]) continue;
+        std::string message = "prepare: override pattern \"" + config.overrides[i].pattern +
+                              "\" matches no observer; the nearest names are:";
+        for (const std::string& near : nearest_names(config.overrides[i].pattern, names)) message += " " + near;
+        throw invalid_argument(message);
+    }
+
+    // Build every configured observer first, so an invalid spec leaves the model untouched.
+    std::vector<any_observer> built;
+    std::size_t index = 0;
+    for_each_observer(model, [&](const std::string& name, auto& observer) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(observer)>, any_observer>) {
+            any_observer configured(observer.defaults(), observer.defaults_forced());
+            detail::with_observer_name(name, [&] { configured.configure(specs[index]); });
+            built.push_back(std::move(configured));
+        }
+        ++index;
+    });
+
+    std::size_t next = 0;
+    for_each_observer(model, [&](const std::string& name, auto& observer) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(observer)>, any_observer>) {
+            observer = std::move(built[next++]);
+        }
+        observer.reset();
+        observer.name = name;
+        observer.enabled = true;
+        observer.mode = ptq_mode::calibration;
+    });
+
+    for_each_module(model, [](const std::string&, auto& module) {
+        if constexpr (requires { module.on_prepare(); }) module.on_prepare();
+    });
+}
+
+/// Freezes calibration: computes and caches the qparams of every observer,
+/// switches it to quantized mode and stops its statistics. Then each module
+/// with an `on_convert()` member runs it, for example to fake-quantize its
+/// weights once instead of on every forward.
+///
+/// Throws invalid_argument when the model was not prepared, and
+/// calibration_error naming the first observer that saw no data (unless
+/// `options.skip_uncalibrated`). Observers before it keep their new qparams
+/// but stay in calibration mode, so more calibration and a second convert() work.
+template <Module M>
+void convert(M& model, const convert_options& options = {}) {
+    for_each_observer(model, [&](const std::string& name, auto& observer) {
+        if (observer.mode != ptq_mode::calibration) {
+            throw invalid_argument("convert: observer " + name + " is in " + std::string(to_string(observer.mode)) +
+                                   " mode; call prepare() and calibrate before convert()");
+        }
+        if (options.skip_uncalibrated && observer_saw_no_data(observer)) return;
+        detail::with_observer_name(name, [&] { observer.compute_qparams(); });
+    });
+
+    for_each_observer(model, [&](const std::string&, auto& observer) {
+        if (options.skip_uncalibrated && observer_saw_no_data(observer)) {
+            observer.mode = ptq_mode::no_quant;
+            return;
+        }
+        observer.mode = ptq_mode::quantized;
+        observer.enabled = false;
+    });
+
+    for_each_module(model, [](const std::string&, auto& module) {
+        if constexpr (requires { module.on_convert(); }) module.on_convert();
+    });
+}
+
+}  // namespace wrapq

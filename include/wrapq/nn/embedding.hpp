@@ -1,0 +1,143 @@
+// wrapq/nn/embedding.hpp: quantized embedding lookups, plain and scaled.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/bf16.hpp"
+#include "wrapq/core/errors.hpp"
+#include "wrapq/core/tensor.hpp"
+#include "wrapq/module/lifecycle.hpp"
+#include "wrapq/module/member.hpp"
+#include "wrapq/module/parameter.hpp"
+#include "wrapq/nn/weight_site.hpp"
+#include "wrapq/observers/any_observer.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace wrapq::nn {
+
+/// Token ids of any shape.
+using token_ids = xt::xarray<std::int64_t, xt::layout_type::row_major>;
+
+/// Gathers rows of a (Vocab, Dim) table for every id.
+/// Throws value_error naming the position and the id when an id is outside [0, Vocab).
+inline tensor gather_rows(const tensor& table, const token_ids& ids, const std::string& site) {
+    const std::size_t vocab = table.shape()[0];
+    const std::size_t dim = table.shape()[1];
+    std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
+    shape.push_back(dim);
+    tensor out = tensor::from_shape(shape);
+
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::int64_t id = ids.data()[i];
+        if (id < 0 || static_cast<std::uint64_t>(id) >= vocab) {
+            throw value_error(site + ": token id " + std::to_string(id) + " at flat position " + std::to_string(i) +
+                              " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+        }
+        std::copy_n(table.data() + static_cast<std::size_t>(id) * dim, dim, out.data() + i * dim);
+    }
+    return out;
+}
+
+/// Embedding lookup: out = W[ids], of shape ids.shape + (Dim).
+/// Observers, in reference order: `act_out`, then `weight` (one scale per
+/// vocabulary row by default). Token ids themselves are never quantized.
+///
+/// Example:
+/// @code
+///   nn::embedding<100, 32> embed;
+///   tensor e = embed.forward(token_ids{{1, 5, 7}});     // (1, 3, 32)
+/// @endcode
+template <std::size_t Vocab, std::size_t Dim>
+class embedding {
+public:
+    parameter<Vocab, Dim> weight;
+    any_observer act_out;
+    any_observer weight_observer{quant_spec{.scheme = qscheme::per_channel_asymm, .channel_axis = 0}};
+
+    static constexpr auto members() {
+        return std::tuple{field("weight", &embedding::weight), field("act_out", &embedding::act_out),
+                          field("weight", &embedding::weight_observer)};
+    }
+
+    tensor forward(const token_ids& ids) {
+        const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
+        return fake_quant_site(act_out, gather_rows(w, ids, weight_observer.name));
+    }
+
+    void on_prepare() {
+        quantized_weight_ = tensor();
+        weight_site::collect(weight_observer, weight.value);
+    }
+    void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
+
+private:
+    tensor quantized_weight_;
+};
+
+/// Embedding lookup multiplied by a constant, as Gemma's token embeddings:
+/// out = fq(fq(W[ids], embedding) * s, act_out), where s is fake-quantized by
+/// its own observer in quantized mode.
+///
+/// Observers, in reference order: `weight` (per-channel axis 0 by default),
+/// `embedding`, `embed_scale`, `act_out`. The weight and the scale are
+/// observed once when calibration starts.
+///
+/// Hugging Face casts the scale to the weight dtype, so a bf16 checkpoint
+/// multiplies by the bf16-rounded scale (39.25 in place of sqrt(1536) =
+/// 39.1918); pass `round_scale_to_bf16` to reproduce that.
+///
+/// Example:
+/// @code
+///   nn::scaled_embedding<262144, 1536> embed_tokens(std::sqrt(1536.0f), true);   // scale 39.25
+/// @endcode
+template <std::size_t Vocab, std::size_t Dim>
+class scaled_embedding {
+public:
+    parameter<Vocab, Dim> weight;
+    any_observer weight_observer{quant_spec{.scheme = qscheme::per_channel_asymm, .channel_axis = 0}};
+    any_observer embedding_observer;
+    any_observer embed_scale_observer;
+    any_observer act_out;
+
+    explicit scaled_embedding(float embed_scale, bool round_scale_to_bf16 = false)
+        : embed_scale_(round_scale_to_bf16 ? round_to_bf16(embed_scale) : embed_scale) {}
+
+    static constexpr auto members() {
+        return std::tuple{field("weight", &scaled_embedding::weight), field("weight", &scaled_embedding::weight_observer),
+                          field("embedding", &scaled_embedding::embedding_observer),
+                          field("embed_scale", &scaled_embedding::embed_scale_observer),
+                          field("act_out", &scaled_embedding::act_out)};
+    }
+
+    float embed_scale() const noexcept { return embed_scale_; }
+
+    tensor forward(const token_ids& ids) {
+        const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
+        const tensor e = fake_quant_site(embedding_observer, gather_rows(w, ids, weight_observer.name));
+        const float scale = (embed_scale_observer.mode == ptq_mode::quantized) ? quantized_scale_ : embed_scale_;
+        return fake_quant_site(act_out, e * scale);
+    }
+
+    void on_prepare() {
+        quantized_weight_ = tensor();
+        weight_site::collect(weight_observer, weight.value);
+        weight_site::collect(embed_scale_observer, tensor{embed_scale_});
+    }
+
+    void on_convert() {
+        quantized_weight_ = weight_site::quantize(weight_observer, weight.value);
+        quantized_scale_ = embed_scale_observer.fake_quantize(tensor{embed_scale_})(0);
+    }
+
+private:
+    float embed_scale_;
+    float quantized_scale_ = 0.0f;
+    tensor quantized_weight_;
+};
+
+}  // namespace wrapq::nn
