@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <ostream>
 #include <string_view>
 
 namespace wrapq {
@@ -28,6 +29,8 @@ constexpr std::string_view to_string(mx_format f) noexcept {
     }
     return "unknown";
 }
+
+inline std::ostream& operator<<(std::ostream& os, mx_format f) { return os << to_string(f); }
 
 /// Bit layout of an element format, with the constants of Microsoft's
 /// microxcaling library: `mantissa_bits` counts the sign and the implicit

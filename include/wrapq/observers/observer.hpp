@@ -5,6 +5,7 @@
 #include "wrapq/core/tensor.hpp"
 
 #include <concepts>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,8 @@ constexpr std::string_view to_string(ptq_mode m) noexcept {
     }
     return "unknown";
 }
+
+inline std::ostream& operator<<(std::ostream& os, ptq_mode m) { return os << to_string(m); }
 
 /// State shared by every observer.
 ///

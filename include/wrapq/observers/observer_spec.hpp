@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string_view>
 #include <utility>
 
@@ -29,6 +30,8 @@ constexpr std::string_view to_string(observer_kind k) noexcept {
     }
     return "unknown";
 }
+
+inline std::ostream& operator<<(std::ostream& os, observer_kind k) { return os << to_string(k); }
 
 /// Fixed output qparams of a TANH op for `d`, as TFLite and Circle kernels
 /// require: the range [-1, 1) on the whole integer grid.
