@@ -48,13 +48,12 @@ settings parse_arguments(int argc, char** argv) {
                          "  --seed N     seed of the synthetic data (default 1)\n";
             std::exit(0);
         }
+        if (arg != "--batches" && arg != "--seed") usage_error("unknown option '" + std::string(arg) + "'");
         if (i + 1 >= argc) usage_error("missing value after " + std::string(arg));
         if (arg == "--batches") {
             s.batches = static_cast<int>(parse_integer(arg, argv[++i], 1, 1000));
-        } else if (arg == "--seed") {
-            s.seed = static_cast<unsigned>(parse_integer(arg, argv[++i], 0, 4294967295L));
         } else {
-            usage_error("unknown option '" + std::string(arg) + "'");
+            s.seed = static_cast<unsigned>(parse_integer(arg, argv[++i], 0, 4294967295L));
         }
     }
     return s;
@@ -114,7 +113,10 @@ int main(int argc, char** argv) {
 
     std::printf("wrapq %d.%d.%d: %d activation batches of (16, 1024), weight (256, 512), seed %u\n",
                 WRAPQ_VERSION_MAJOR, WRAPQ_VERSION_MINOR, WRAPQ_VERSION_PATCH, s.batches, s.seed);
-    std::printf("scale and zero point are those of channel 0 for per-channel rows\n\n");
+    std::printf("Each row calibrates one observer, fake-quantizes the last activation batch (or the weight)\n"
+                "and compares the result with float32: mean|err| is the mean absolute error, PEIR the\n"
+                "max error over the float range, SQNR the signal-to-noise ratio. Per-channel rows show\n"
+                "the scale and zero point of channel 0.\n\n");
     std::printf("%-34s %-7s %9s %12s %6s %10s %10s %8s\n", "observer", "dtype", "scales", "scale", "zp",
                 "mean|err|", "PEIR", "SQNR dB");
 

@@ -15,6 +15,12 @@
 #error "wrapq requires IEEE float semantics: remove -ffast-math (or -Ofast) from this translation unit."
 #endif
 
+// -ffinite-math-only alone lets the compiler assume there is no NaN or
+// infinity, which removes the checks that skip and count them.
+#if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__
+#error "wrapq requires IEEE float semantics: remove -ffinite-math-only from this translation unit."
+#endif
+
 #if __cplusplus < 202002L
 #error "wrapq requires C++20: compile with -std=c++20 or link the wrapq::wrapq CMake target."
 #endif

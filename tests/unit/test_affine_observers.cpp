@@ -285,6 +285,33 @@ BOOST_AUTO_TEST_CASE(load_qparams_lock_and_reset) {
     BOOST_CHECK_THROW(o.load_qparams(qparams::per_tensor(0.1f, 0, int8)), invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(load_qparams_must_fit_the_observer) {
+    minmax_observer<int8> symmetric;
+    BOOST_CHECK_THROW(symmetric.load_qparams(qparams::per_tensor(0.1f, 5, int8)), invalid_argument);
+    BOOST_CHECK_NO_THROW(symmetric.load_qparams(qparams::per_tensor(0.1f, 0, int8)));
+
+    minmax_observer<uint8, qscheme::per_channel_asymm> rows({}, 0);
+    BOOST_CHECK_THROW(rows.load_qparams(qparams::per_channel({0.1f, 0.2f}, {0, 0}, 1, uint8)), invalid_argument);
+    BOOST_CHECK_NO_THROW(rows.load_qparams(qparams::per_channel({0.1f, 0.2f}, {0, 0}, 0, uint8)));
+}
+
+BOOST_AUTO_TEST_CASE(merge_errors_name_the_difference) {
+    ema_observer<int8> a({.momentum = 0.9}), b({.momentum = 0.5});
+    try {
+        a.merge(b);
+        BOOST_FAIL("expected invalid_argument");
+    } catch (const invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("settings differ") != std::string::npos);
+    }
+    minmax_observer<int8, qscheme::per_channel_symm> axis0({}, 0), axis1({}, 1);
+    try {
+        axis0.merge(axis1);
+        BOOST_FAIL("expected invalid_argument");
+    } catch (const invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("channel axis 1") != std::string::npos);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(merge_equals_single_pass) {
     minmax_observer<uint8, qscheme::per_channel_asymm> a({}, 1), b({}, 1), whole({}, 1);
     const tensor first = {{1.0f, -2.0f, 0.5f}, {3.0f, 9.0f, -1.0f}};

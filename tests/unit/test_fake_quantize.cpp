@@ -157,6 +157,30 @@ BOOST_AUTO_TEST_CASE(per_channel_count_mismatch_is_shape_error) {
     BOOST_CHECK_THROW(fake_quantize(x, qparams::per_channel({0.1f, 0.1f}, {0, 0}, 2, int8)), shape_error);
 }
 
+BOOST_AUTO_TEST_CASE(hand_built_invalid_qparams_raise) {
+    const tensor x = {1.0f, -2.0f, 0.0f};
+    qparams empty{};
+    BOOST_CHECK_THROW(fake_quantize(x, empty), invalid_argument);
+    qparams missing_zero_points{{0.1f, 0.2f}, {}, 0, uint8};
+    BOOST_CHECK_THROW(fake_quantize(xt::ones<float>({2, 1}), missing_zero_points), invalid_argument);
+    qparams zero_scale{{0.0f}, {0}, std::nullopt, uint8};
+    BOOST_CHECK_THROW(fake_quantize(x, zero_scale), invalid_argument);
+    qparams zero_point_out_of_range{{0.1f}, {1000}, std::nullopt, uint8};
+    BOOST_CHECK_THROW(fake_quantize(x, zero_point_out_of_range), invalid_argument);
+    tensor y = x;
+    BOOST_CHECK_THROW(fake_quantize_inplace(y, zero_scale), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(rank_zero_axis_message) {
+    const tensor scalar = 3.0f;
+    try {
+        fake_quantize(scalar, qparams::per_channel({0.1f}, {0}, 0, int8));
+        BOOST_FAIL("expected shape_error");
+    } catch (const shape_error& e) {
+        BOOST_TEST(std::string(e.what()).find("rank-0") != std::string::npos);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(into_reuses_and_resizes_output) {
     const qparams p = qparams::per_tensor(0.25f, 0, int8);
     const tensor x = {0.3f, -0.9f, 7.0f};

@@ -65,6 +65,12 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_and_empty) {
     const tensor b = {{1.0f, 2.0f}};
     const tensor empty = xt::zeros<float>({0});
     BOOST_CHECK_THROW(compare(a, b), shape_error);
+    try {
+        compare(a, b);
+    } catch (const shape_error& e) {
+        BOOST_TEST(std::string(e.what()).find("(2)") != std::string::npos);
+        BOOST_TEST(std::string(e.what()).find("(1, 2)") != std::string::npos);
+    }
     BOOST_CHECK_THROW(compare(empty, empty), invalid_argument);
 }
 

@@ -3,6 +3,7 @@
 
 #include "wrapq/config.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -38,5 +39,14 @@ class value_error : public error {
 public:
     using error::error;
 };
+
+/// Formats a number for an error message with up to 9 significant digits,
+/// enough to identify any float32 ("1e-09", "3.0518509e-05", "-3.00000005e+38"),
+/// where std::to_string would print "-0.000000" or 39 digits.
+inline std::string to_text(double value) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.9g", value);
+    return buffer;
+}
 
 }  // namespace wrapq

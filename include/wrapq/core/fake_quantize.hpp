@@ -34,6 +34,9 @@ namespace detail {
 /// Fake-quantizes a row-major buffer of `shape` from `in` to `out` (which may alias).
 template <class Shape>
 void fake_quantize_buffer(const float* in, float* out, const Shape& shape, std::size_t size, const qparams& p) {
+    // qparams is an aggregate, so callers can build invalid ones by hand;
+    // the kernels would read past the scale vector or divide by zero.
+    p.validate();
     if (!p.is_per_channel()) {
         kernel::fake_quantize_per_tensor(in, out, size, p.scale[0], p.zero_point[0], p.type.qmin(), p.type.qmax());
         return;

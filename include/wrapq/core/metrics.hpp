@@ -42,8 +42,13 @@ error_metrics compare(const xt::xexpression<E1>& base_expr, const xt::xexpressio
 
     if (base.shape().size() != target.shape().size() ||
         !std::equal(base.shape().begin(), base.shape().end(), target.shape().begin())) {
-        throw shape_error("compare: the reference and the target have different shapes; compare outputs of the same "
-                          "tensor");
+        auto describe = [](const auto& shape) {
+            std::string out = "(";
+            for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+            return out + ")";
+        };
+        throw shape_error("compare: the reference has shape " + describe(base.shape()) + " but the target has " +
+                          describe(target.shape()) + "; compare outputs of the same tensor");
     }
     const std::size_t n = base.size();
     if (n == 0) throw invalid_argument("compare: the tensors are empty, so no metric is defined");

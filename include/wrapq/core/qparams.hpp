@@ -68,7 +68,7 @@ struct qparams {
         }
         for (std::size_t c = 0; c < scale.size(); ++c) {
             if (!std::isfinite(scale[c]) || !(scale[c] > 0.0f)) {
-                throw invalid_argument("qparams: scale[" + std::to_string(c) + "] = " + std::to_string(scale[c]) +
+                throw invalid_argument("qparams: scale[" + std::to_string(c) + "] = " + to_text(scale[c]) +
                                        " is invalid; a scale must be finite and greater than 0");
             }
             if (zero_point[c] < type.qmin() || zero_point[c] > type.qmax()) {

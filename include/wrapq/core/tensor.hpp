@@ -43,8 +43,11 @@ struct channel_layout {
 /// Throws shape_error when the axis lies outside [-rank, rank).
 inline std::size_t normalize_axis(int axis, std::size_t rank) {
     const auto r = static_cast<long>(rank);
+    if (rank == 0) {
+        throw shape_error("axis " + std::to_string(axis) + " cannot index a rank-0 (scalar) tensor; reshape it to rank 1 or more");
+    }
     if (axis < -r || axis >= r) {
-        throw shape_error("channel axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+        throw shape_error("axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
                           std::to_string(rank) + "; use an axis in [" + std::to_string(-r) + ", " +
                           std::to_string(r - 1) + "]");
     }

@@ -111,7 +111,7 @@ public:
     /// Throws invalid_argument for a zero or non-finite divisor.
     explicit div_scalar(float divisor) : divisor_(divisor) {
         if (!std::isfinite(divisor) || divisor == 0.0f) {
-            throw invalid_argument("div_scalar: divisor " + std::to_string(divisor) + " is invalid; use a finite nonzero value");
+            throw invalid_argument("div_scalar: divisor " + to_text(divisor) + " is invalid; use a finite nonzero value");
         }
     }
 

@@ -30,7 +30,7 @@ inline std::vector<float> rope_inv_freq(float theta, std::size_t head_dim, float
         throw invalid_argument("rope: head_dim " + std::to_string(head_dim) + " must be even and positive");
     }
     if (!(partial_rotary_factor > 0.0f && partial_rotary_factor <= 1.0f)) {
-        throw invalid_argument("rope: partial_rotary_factor " + std::to_string(partial_rotary_factor) + " must be in (0, 1]");
+        throw invalid_argument("rope: partial_rotary_factor " + to_text(partial_rotary_factor) + " must be in (0, 1]");
     }
     const std::size_t half = head_dim / 2;
     const auto rotated = static_cast<std::size_t>(partial_rotary_factor * static_cast<float>(head_dim) / 2.0f);

@@ -146,6 +146,24 @@ public:
             throw invalid_argument("load_qparams: got " + p.type.name() + (p.is_per_channel() ? " per-channel" : " per-tensor") +
                                    " qparams for a " + type_.name() + " " + std::string(to_string(scheme_)) + " observer");
         }
+        if (is_symmetric(scheme_)) {
+            for (std::size_t c = 0; c < p.zero_point.size(); ++c) {
+                if (p.zero_point[c] != 0) {
+                    throw invalid_argument("load_qparams: zero_point[" + std::to_string(c) + "] = " +
+                                           std::to_string(p.zero_point[c]) + " is invalid for the symmetric scheme " +
+                                           std::string(to_string(scheme_)) + "; symmetric zero points are 0");
+                }
+            }
+        }
+        if (p.is_per_channel()) {
+            const std::optional<long> expected =
+                axis_ ? std::optional<long>(static_cast<long>(*axis_))
+                      : (channel_axis_ >= 0 ? std::optional<long>(channel_axis_) : std::nullopt);
+            if (expected && *p.axis != *expected) {
+                throw invalid_argument("load_qparams: the qparams use channel axis " + std::to_string(*p.axis) +
+                                       " but this observer reduces along axis " + std::to_string(*expected));
+            }
+        }
         cached_ = p;
         locked_ = lock;
         if (lock) enabled = false;
@@ -167,10 +185,18 @@ public:
     /// Throws invalid_argument when the two observers have different settings
     /// or channel layouts.
     void merge(const basic_affine_observer& other) {
-        if (type_ != other.type_ || scheme_ != other.scheme_ || !(statistic_.settings() == other.statistic_.settings()) ||
-            channel_axis_ != other.channel_axis_) {
-            throw invalid_argument("merge: the two observers have different settings or channel axes; merge shards of "
-                                   "the same observer only");
+        if (type_ != other.type_ || scheme_ != other.scheme_) {
+            throw invalid_argument("merge: cannot merge a " + other.type_.name() + " " + std::string(to_string(other.scheme_)) +
+                                   " observer into a " + type_.name() + " " + std::string(to_string(scheme_)) + " one");
+        }
+        if (channel_axis_ != other.channel_axis_) {
+            throw invalid_argument("merge: channel axis " + std::to_string(other.channel_axis_) + " differs from " +
+                                   std::to_string(channel_axis_) + "; merge shards of the same observer only");
+        }
+        if (!(statistic_.settings() == other.statistic_.settings())) {
+            throw invalid_argument("merge: the " + std::string(kind) +
+                                   " settings differ (momentum, percentiles, sample counts or seed); merge shards "
+                                   "of the same observer only");
         }
         if (other.finite_ == 0) return;
         if (finite_ > 0 && (channels_ != other.channels_ || axis_ != other.axis_)) {
@@ -250,7 +276,7 @@ private:
 template <class Statistic, dtype D, qscheme S>
 class affine_observer : public basic_affine_observer<Statistic> {
     static_assert(D.is_valid(), "wrapq: the dtype must be 2 to 16 bits wide");
-    static_assert(is_valid_pairing(D, S),
+    static_assert(D.is_signed || !is_symmetric(S),
                   "wrapq: an unsigned dtype cannot use a symmetric qscheme; pick an asymmetric scheme or a signed dtype");
     static_assert(!is_per_channel(S) || Statistic::supports_per_channel,
                   "wrapq: this statistic supports per-tensor schemes only");

@@ -84,8 +84,8 @@ inline qparams affine_qparams_from_range(std::span<const float> mins, std::span<
 
     for (std::size_t c = 0; c < channels; ++c) {
         if (!std::isfinite(p.scale[c])) {
-            throw calibration_error("the observed range [" + std::to_string(mins[c]) + ", " +
-                                    std::to_string(maxs[c]) + "] of channel " + std::to_string(c) +
+            throw calibration_error("the observed range [" + to_text(mins[c]) + ", " +
+                                    to_text(maxs[c]) + "] of channel " + std::to_string(c) +
                                     " overflows a float32 scale; check the calibration data for outliers");
         }
     }

@@ -47,7 +47,7 @@ public:
     /// Throws invalid_argument unless 0 < momentum < 1.
     explicit ema_statistic(const options& options = {}, qscheme = qscheme::per_tensor_asymm) : options_(options) {
         if (!(options.momentum > 0.0 && options.momentum < 1.0)) {
-            throw invalid_argument("ema observer: momentum " + std::to_string(options.momentum) +
+            throw invalid_argument("ema observer: momentum " + to_text(options.momentum) +
                                    " is invalid; use a value strictly between 0 and 1, such as 0.9");
         }
         keep_ = static_cast<float>(options.momentum);

@@ -93,7 +93,7 @@ private:
 template <dtype D, qscheme S = qscheme::per_tensor_symm>
 class fixed_qparams_observer : public basic_fixed_qparams_observer {
     static_assert(!is_per_channel(S), "wrapq: fixed qparams are per-tensor");
-    static_assert(is_valid_pairing(D, S),
+    static_assert(D.is_signed || !is_symmetric(S),
                   "wrapq: an unsigned dtype cannot use a symmetric qscheme; pick qscheme::per_tensor_asymm");
 
 public:

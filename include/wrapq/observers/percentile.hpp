@@ -42,8 +42,8 @@ inline double quantile_sorted(const std::vector<double>& sorted, double q) {
 /// Settings of percentile_statistic.
 struct percentile_options {
     double percentile = 99.99;
-    std::optional<double> lower_percentile;  ///< With upper_percentile, asymmetric schemes only.
-    std::optional<double> upper_percentile;
+    std::optional<double> lower_percentile = std::nullopt;  ///< With upper_percentile, asymmetric schemes only.
+    std::optional<double> upper_percentile = std::nullopt;
     std::size_t max_samples = 131072;
     std::size_t samples_per_batch = 4096;
     std::uint64_t seed = 0;
@@ -82,7 +82,7 @@ public:
     explicit percentile_statistic(const options& options = {}, qscheme scheme = qscheme::per_tensor_asymm)
         : options_(options), rng_state_(options.seed) {
         if (!(options.percentile > 0.0 && options.percentile <= 100.0)) {
-            throw invalid_argument("percentile observer: percentile " + std::to_string(options.percentile) +
+            throw invalid_argument("percentile observer: percentile " + to_text(options.percentile) +
                                    " is invalid; use a value in (0, 100], such as 99.99");
         }
         if (options.lower_percentile.has_value() != options.upper_percentile.has_value()) {
@@ -95,8 +95,8 @@ public:
                                        std::string(to_string(scheme)));
             }
             if (!(lo >= 0.0 && lo < hi && hi <= 100.0)) {
-                throw invalid_argument("percentile observer: lower " + std::to_string(lo) + " and upper " +
-                                       std::to_string(hi) + " percentiles must satisfy 0 <= lower < upper <= 100");
+                throw invalid_argument("percentile observer: lower " + to_text(lo) + " and upper " +
+                                       to_text(hi) + " percentiles must satisfy 0 <= lower < upper <= 100");
             }
         }
         if (options.max_samples == 0 || options.samples_per_batch == 0) {
