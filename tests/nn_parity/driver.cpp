@@ -181,9 +181,9 @@ struct job_files {
 
 /// Throws unless the observer is still in no_quant mode, because this test
 /// covers only the float path.
-void require_no_quant(const wrapq::any_observer& observer, const std::string& what) {
+void require_no_quant(const wrapq::any_observer& observer, const std::string& observer_label) {
     if (observer.mode != wrapq::ptq_mode::no_quant) {
-        throw std::runtime_error(what + " starts in mode " + std::string(wrapq::to_string(observer.mode)) +
+        throw std::runtime_error(observer_label + " starts in mode " + std::string(wrapq::to_string(observer.mode)) +
                                  ", expected no_quant");
     }
 }
@@ -280,13 +280,15 @@ const std::map<std::tuple<std::size_t, bool>, runner>& rms_norm_runners() {
     return runners;
 }
 
+/// Lists the instantiated parameter tuples, such as "(7, 5, 0), (7, 5, 1)".
 template <class Key>
 std::string describe_keys(const std::map<Key, runner>& runners) {
     std::string text;
     for (const auto& entry : runners) {
-        text += text.empty() ? "(" : ", (";
-        std::apply([&](const auto&... extent) { ((text += std::to_string(extent) + " "), ...); }, entry.first);
-        text.back() = ')';
+        std::string tuple;
+        std::apply([&](const auto&... value) { ((tuple += (tuple.empty() ? "" : ", ") + std::to_string(value)), ...); },
+                   entry.first);
+        text += (text.empty() ? "(" : ", (") + tuple + ")";
     }
     return text;
 }

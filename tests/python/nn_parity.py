@@ -43,7 +43,11 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError as import_error:
-    print(f"FAILED: python3-torch is required: apt-get install python3-torch ({import_error})", file=sys.stderr)
+    print(
+        f"FAILED: python3-torch is required: apt-get install python3-torch python3-numpy, and run this script "
+        f"with /usr/bin/python3 ({import_error})",
+        file=sys.stderr,
+    )
     sys.exit(1)
 
 # ----------------------------------------------------------------------------
@@ -51,49 +55,52 @@ except ImportError as import_error:
 #
 # An error is max |wrapq - reference| / max |reference| over one compared
 # array, so a tolerance is relative to the largest reference value. Each
-# value is the tightest round number that both driver builds (native SIMD and
-# baseline SSE2) pass with this seed; the summary prints the observed errors.
+# value is a round number a little above the largest error that both driver
+# builds (AVX-512 and baseline SSE2) showed with the default seed and
+# PyTorch 1.13 on an AVX-512 machine. The table printed at the end lists the
+# observed errors.
 
-# Lookups, one float32 add, multiply or divide per element, masks and the
-# pass-through part of RoPE round the same way in C++ and in PyTorch, so
-# they must match bit for bit.
+# Lookups, masks, the pass-through part of RoPE and a single float32 add,
+# multiply or divide per element give the same bits in C++ and in PyTorch,
+# so they must match bit for bit.
 EXACT = 0.0
 
 # Dot products: the linear kernel sums SIMD lanes and PyTorch's GEMM orders
 # the sum another way, so results differ by summation-order rounding. With
 # In = 1536, PyTorch 1.13's float32 result is itself 1.6e-6 from a float64
-# reference while wrapq's is 3.3e-7, so the PyTorch comparison needs the
-# wider bound and a float64 comparison holds wrapq to the tighter one.
+# reference while wrapq's is 3.3e-7 (measured as above), so the PyTorch
+# comparison needs the wider bound and a float64 comparison holds wrapq to
+# the tighter one.
 LINEAR_TOLERANCE = 3e-6
 LINEAR_FLOAT64_TOLERANCE = 5e-7
 
 # The RMSNorm mean of squares is a sum of Dim values (the same ordering
-# effect), then pow(-0.5) against PyTorch's rsqrt for that exponent.
+# effect), and glibc and PyTorch may round its pow(-0.5) an ulp apart.
 RMS_NORM_TOLERANCE = 1e-6
 
-# Softmax: expf from glibc against PyTorch's vectorized exp, plus the
-# summation order of the row sum.
-SOFTMAX_TOLERANCE = 5e-7
+# Softmax: glibc's expf and PyTorch's CPU exp may differ by an ulp, and the
+# row sum runs in another order.
+SOFTMAX_TOLERANCE = 3e-7
 
-# One transcendental function per element (tanh, GELU-tanh, cos, sin):
-# glibc and PyTorch's vectorized implementations may differ by an ulp or two.
+# One transcendental function per element (tanh, GELU-tanh, cos, sin), for
+# which glibc and PyTorch's CPU kernels may differ by an ulp or two.
 TRANSCENDENTAL_TOLERANCE = 2e-7
 
 # rope_inv_freq spans several decades, so each entry is compared relative to
-# itself: 2e-7 admits one ulp (at most 2^-23 = 1.19e-7 of the value), which
-# is what separates glibc's powf from PyTorch's vectorized pow here.
+# itself. 2e-7 admits one ulp (at most 2^-23 = 1.19e-7 of the value), which
+# is what separates glibc's powf from PyTorch's pow in one entry per case.
 INV_FREQ_TOLERANCE = 2e-7
 
 # RoPE output: x * cos + rotate_half(x) * sin, where cos and sin carry the
 # transcendental error above. The reference tables are built from wrapq's
 # inv_freq (checked against the formula within one ulp above), because one
-# ulp of inv_freq times position 8191 shifts the angle by up to 1e-4, which
+# ulp of inv_freq times position 8191 shifts the angle by about 1e-4, which
 # would hide every other error.
 ROPE_OUTPUT_TOLERANCE = 2e-7
 
 # A check that a wrong formula fails, such as rms_norm with a 1 + w weight,
 # needs the wrong output to differ from the right one by far more than the
-# tolerance; this is the minimum ratio.
+# tolerance. This is the minimum ratio of that difference to the tolerance.
 DISCRIMINATION_FACTOR = 1000.0
 
 SOFTCAP = 30.0
@@ -181,7 +188,7 @@ def scaled_rows(rng, shape, low_exponent, high_exponent):
 
 
 def linear_jobs(rng):
-    # In 7 and 33 leave a scalar tail after every SIMD width; 64 and 1536 do not.
+    # In = 7 and 33 leave a scalar tail for every SIMD width (4, 8 or 16 floats), and 64 and 1536 leave none.
     configurations = [
         (7, 5, False, (3, 7)),
         (7, 5, True, (2, 4, 7)),
@@ -213,7 +220,7 @@ def linear_jobs(rng):
         exact = x.astype(np.float64) @ weight.astype(np.float64).T
         if bias:
             exact += bias_values.astype(np.float64)
-        job.checks.append(Check("y vs float64 x @ W^T + b", "y.f32", exact, LINEAR_FLOAT64_TOLERANCE))
+        job.checks.append(Check("y vs float64 reference", "y.f32", exact, LINEAR_FLOAT64_TOLERANCE))
         if bias:
             # Dropping the bias must fail the comparison above.
             without_bias = F.linear(as_torch(x), as_torch(weight)).numpy()
@@ -282,15 +289,15 @@ def embedding_jobs(rng):
 
 
 def rms_norm_reference(x, weight, eps):
-    """Gemma 4 RMSNorm in float32: x * (mean(x^2) + eps)^(-1/2) * w; the weight multiplies directly."""
+    """Compute Gemma 4 RMSNorm in float32: x * (mean(x^2) + eps)^(-1/2) * w, with no 1 + w offset."""
     values = as_torch(x)
     normalized = values * torch.pow(values.pow(2).mean(-1, keepdim=True) + eps, -0.5)
     return (normalized * as_torch(weight)).numpy()
 
 
 def rms_norm_jobs(rng):
-    # Row magnitudes from 1e-3 to 1e3; with eps 1e-6 the smallest rows have
-    # a mean square close to eps, so dropping eps also fails.
+    # Row magnitudes range from 1e-3 to 1e3. With eps 1e-6 the smallest rows
+    # have a mean square close to eps, so dropping eps also fails.
     configurations = [
         (16, True, (5, 16), 1e-6),
         (16, False, (3, 16), 1e-6),
@@ -317,7 +324,7 @@ def rms_norm_jobs(rng):
         )
         if with_weight:
             job.inputs["weight.f32"] = weight
-            # Gemma 1 to 3 multiply by 1 + w; the comparison must tell that apart.
+            # Gemma 1 to 3 multiply by 1 + w, and the comparison must tell that apart.
             offset = rms_norm_reference(x, 1.0 + weight, eps)
             job.properties.append(discriminates("differs from the 1 + w variant", "y.f32", reference, offset,
                                                 RMS_NORM_TOLERANCE))
@@ -338,7 +345,7 @@ def unary_job(job_id, op, description, x, reference, tolerance):
 
 
 def activation_inputs(rng, limit):
-    """Return a (8, 1025) grid: an even sweep of [-limit, limit], normal values and edge values.
+    """Return an (8, 1025) grid of an even sweep of [-limit, limit], normal values and edge values.
 
     Every value stays within [-limit, limit], so max |reference| stays near
     the limit and the relative error stays meaningful.
@@ -403,7 +410,7 @@ def elementwise_jobs(rng):
 
 
 def softmax_job(rng):
-    """Softmax rows of ordinary, large and equal values, and scores with the -120 causal fill."""
+    """Build a softmax job with rows of ordinary, large and equal values, and scores with the -120 causal fill."""
     width = 33
     rows = [
         rng.standard_normal(width),
@@ -419,7 +426,7 @@ def softmax_job(rng):
     scores = rng.standard_normal((width, width)) * 4.0 + causal
     x = np.concatenate([np.stack(rows), scores]).astype(np.float32).reshape(1, -1, width)
     reference = torch.softmax(as_torch(x), -1).numpy()
-    return unary_job("softmax", "softmax", f"softmax x {x.shape}, {width} rows masked with {MASK_FILL:g}", x,
+    return unary_job("softmax", "softmax", f"softmax x {x.shape}, {width} causal rows filled with {MASK_FILL:g}", x,
                      reference, SOFTMAX_TOLERANCE)
 
 
@@ -448,9 +455,10 @@ def softcap_jobs(rng):
 
 
 def reference_inv_freq(theta, head_dim, partial):
-    """Hugging Face's default RoPE frequencies in float32, with the pairs past int(partial * head_dim / 2) at 0.
+    """Return Hugging Face's default RoPE frequencies in float32 and the count of rotated pairs.
 
-    The exponent keeps the full head_dim even when only part of the head rotates.
+    Pairs from int(partial * head_dim / 2) on get frequency 0. The exponent
+    keeps the full head_dim even when only part of the head rotates.
     """
     exponents = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
     inv_freq = 1.0 / (theta**exponents)
@@ -508,11 +516,12 @@ def huggingface_rope(x, inv_freq, positions, sine_sign=1.0):
     cos, sin = emb.cos(), emb.sin()
     values = as_torch(x)
     if values.dim() == 3:
-        rotated = rotate_half(values) * sin[:, None, :]
-        y = values * cos[:, None, :] + rotated if sine_sign > 0 else values * cos[:, None, :] - rotated
+        cosine_term = values * cos[:, None, :]
+        sine_term = rotate_half(values) * sin[:, None, :]
     else:
-        rotated = rotate_half(values) * sin
-        y = values * cos + rotated if sine_sign > 0 else values * cos - rotated
+        cosine_term = values * cos
+        sine_term = rotate_half(values) * sin
+    y = cosine_term + sine_term if sine_sign > 0 else cosine_term - sine_term
     return cos.numpy(), sin.numpy(), y.numpy()
 
 
@@ -568,7 +577,11 @@ def rope_job(rng, theta, head_dim, partial, heads, positions):
 
 
 def reference_mask(q_len, past_len, fill, window=None):
-    """Query i sits at p = past_len + i and sees key j iff j <= p and, with a window, j > p - window."""
+    """Build an additive mask from the visibility rule.
+
+    Query i, at absolute position p = past_len + i, may attend to key j iff
+    j <= p and, with a window, j > p - window. Visible entries are 0.
+    """
     p = past_len + np.arange(q_len, dtype=np.int64)[:, None]
     j = np.arange(past_len + q_len, dtype=np.int64)[None, :]
     visible = j <= p
@@ -623,7 +636,7 @@ def relative_error(actual, reference, per_element=False):
     """
     actual = actual.astype(np.float64)
     reference = reference.astype(np.float64)
-    # Equal values, infinities included, differ by 0; NaN anywhere else is an infinite error.
+    # Equal values, infinities included, differ by 0, and NaN anywhere else counts as an infinite error.
     with np.errstate(invalid="ignore"):
         difference = np.where(actual == reference, 0.0, np.abs(actual - reference))
     difference[np.isnan(difference)] = math.inf
@@ -644,8 +657,8 @@ def discriminates(label, output, reference, wrong, tolerance):
     """Require that the output stays far from a wrong formula's result.
 
     The wrong result must lie more than DISCRIMINATION_FACTOR times the
-    tolerance (or one ulp-sized error for exact checks) from the reference,
-    so a block that computes it cannot pass the reference comparison.
+    tolerance, and at least 1e-6 for exact checks, from the reference, so a
+    block that computes it cannot pass the reference comparison.
     """
     _, separation, _ = relative_error(wrong, reference)
     required = max(tolerance * DISCRIMINATION_FACTOR, 1e-6)
@@ -670,7 +683,7 @@ class Result:
     label: str
     max_abs: float
     relative: float
-    tolerance: float
+    tolerance: float | None  # None for a Property
     passed: bool
     detail: str = ""
 
@@ -685,7 +698,7 @@ def compare(job, check, outputs):
 
     if actual.shape != reference.shape:
         return Result(job, label, math.nan, math.nan, check.tolerance, False,
-                      f"wrapq produced shape {actual.shape}, PyTorch {reference.shape}")
+                      f"wrapq produced shape {actual.shape}, the reference has {reference.shape}")
 
     max_abs, relative, worst = relative_error(actual, reference, check.per_element)
     if check.tolerance == EXACT:
@@ -836,7 +849,8 @@ def main():
         for result in failures:
             print(f"  {result.job.id} ({result.job.description}), {result.label}: {result.detail}")
         return 1
-    print(f"OK: {len(results)} checks passed ({time.monotonic() - started:.1f} s)")
+    print(f"OK: {len(results)} checks passed; generating, running the driver and comparing took "
+          f"{time.monotonic() - started:.2f} s")
     return 0
 
 

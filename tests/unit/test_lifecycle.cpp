@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(weights_quantized_once_at_convert) {
     prepare(m, ptq_config{});
     m.forward(random_tensor({4, 6}, 50));
     convert(m);
-    BOOST_TEST(m.up.quantized_weight().size() == 30u);
+    BOOST_TEST(m.up.quantized_weight().value().size() == 30u);
     const tensor x = random_tensor({2, 6}, 51);
     const tensor before = m.forward(x);
     m.up.weight.value.fill(100.0f);  // a later edit of the float weight is not seen

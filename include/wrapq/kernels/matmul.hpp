@@ -21,17 +21,18 @@ inline void linear_forward(const float* x, std::size_t rows, const float* w, std
     using batch = xsimd::batch<float>;
     constexpr std::size_t lanes = batch::size;
 
+    const std::size_t body = in - in % lanes;  // the part that fills whole SIMD batches
+
     for (std::size_t r = 0; r < rows; ++r) {
         const float* x_row = x + r * in;
         for (std::size_t o = 0; o < out; ++o) {
             const float* w_row = w + o * in;
             batch acc(0.0f);
-            std::size_t k = 0;
-            for (; k + lanes <= in; k += lanes) {
+            for (std::size_t k = 0; k < body; k += lanes) {
                 acc += batch::load_unaligned(x_row + k) * batch::load_unaligned(w_row + k);
             }
             float sum = xsimd::hadd(acc);
-            for (; k < in; ++k) sum += x_row[k] * w_row[k];
+            for (std::size_t k = body; k < in; ++k) sum += x_row[k] * w_row[k];
             y[r * out + o] = bias ? sum + bias[o] : sum;
         }
     }

@@ -16,7 +16,7 @@
 
 namespace wrapq {
 
-/// What one observer holds after calibration or conversion.
+/// The state of one observer after calibration or conversion.
 struct observer_record {
     std::string name;
     std::string kind;

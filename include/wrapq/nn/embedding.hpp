@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <tuple>
@@ -70,13 +71,13 @@ public:
     }
 
     void on_prepare() {
-        quantized_weight_ = tensor();
+        quantized_weight_.reset();
         weight_site::collect(weight_observer, weight.value);
     }
     void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
 
 private:
-    tensor quantized_weight_;
+    std::optional<tensor> quantized_weight_;
 };
 
 /// Embedding lookup multiplied by a constant, as Gemma's token embeddings:
@@ -124,7 +125,7 @@ public:
     }
 
     void on_prepare() {
-        quantized_weight_ = tensor();
+        quantized_weight_.reset();
         weight_site::collect(weight_observer, weight.value);
         weight_site::collect(embed_scale_observer, tensor{embed_scale_});
     }
@@ -137,7 +138,7 @@ public:
 private:
     float embed_scale_;
     float quantized_scale_ = 0.0f;
-    tensor quantized_weight_;
+    std::optional<tensor> quantized_weight_;
 };
 
 }  // namespace wrapq::nn

@@ -12,6 +12,7 @@
 #include "wrapq/observers/any_observer.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -21,7 +22,7 @@ namespace wrapq::nn {
 /// y = x W^T (+ b) over the last axis of x, with W of shape (Out, In).
 ///
 /// Observers, in reference order: `weight` (per-channel along the output
-/// axis 0 unless the config says otherwise), `act_in`, `act_out`. The bias is
+/// axis 0 unless the config sets another scheme), `act_in`, `act_out`. The bias is
 /// never fake-quantized here; export quantizes it from the input and weight scales.
 ///
 /// Example:
@@ -72,17 +73,17 @@ public:
     }
 
     void on_prepare() {
-        quantized_weight_ = tensor();
+        quantized_weight_.reset();
         weight_site::collect(weight_observer, weight.value);
     }
 
     void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
 
     /// The weight the quantized forward uses; empty before convert().
-    const tensor& quantized_weight() const noexcept { return quantized_weight_; }
+    const std::optional<tensor>& quantized_weight() const noexcept { return quantized_weight_; }
 
 private:
-    tensor quantized_weight_;
+    std::optional<tensor> quantized_weight_;
 };
 
 }  // namespace wrapq::nn

@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -83,14 +84,14 @@ public:
     }
 
     void on_prepare() {
-        quantized_weight_ = tensor();
+        quantized_weight_.reset();
         weight_site::collect(weight_observer, weight.value);
     }
     void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
 
 private:
     float eps_;
-    tensor quantized_weight_;
+    std::optional<tensor> quantized_weight_;
 };
 
 }  // namespace wrapq::nn

@@ -7,6 +7,8 @@
 #include "wrapq/module/lifecycle.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
+#include <optional>
+
 namespace wrapq::nn {
 
 /// Helpers for a block's weight observer. Weights never pass through
@@ -35,13 +37,14 @@ struct weight_site {
     /// quantized mode with fake quantization enabled, the float weight otherwise.
     /// Throws invalid_argument when quantized mode has no quantized copy, which
     /// means on_convert() never ran.
-    static const tensor& select(const any_observer& observer, const tensor& float_weight, const tensor& quantized) {
+    static const tensor& select(const any_observer& observer, const tensor& float_weight,
+                                const std::optional<tensor>& quantized) {
         if (observer.mode != ptq_mode::quantized || !observer.fake_quant_enabled) return float_weight;
-        if (quantized.size() == 0 && float_weight.size() != 0) {
+        if (!quantized) {
             throw invalid_argument(observer.name + ": the block is in quantized mode without quantized weights; "
                                                    "switch modes with wrapq::convert(), not by hand");
         }
-        return quantized;
+        return *quantized;
     }
 };
 
