@@ -5,3 +5,4 @@
 #include "wrapq/observers.hpp"
 #include "wrapq/module.hpp"
 #include "wrapq/nn.hpp"
+#include "wrapq/models/gemma4.hpp"

@@ -40,6 +40,20 @@ public:
     using error::error;
 };
 
+/// A file whose contents break its format, such as a safetensors file whose
+/// header is invalid JSON or whose tensor data lies outside the file.
+class format_error : public error {
+public:
+    using error::error;
+};
+
+/// A file system operation that failed (open, map, write or rename). The
+/// message names the path and the reason the operating system gave.
+class io_error : public error {
+public:
+    using error::error;
+};
+
 /// Formats a number for an error message with up to 9 significant digits,
 /// enough to identify any float32 ("1e-09", "3.0518509e-05", "-3.00000005e+38"),
 /// where std::to_string would print "-0.000000" or 39 digits.

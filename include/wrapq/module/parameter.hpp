@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 
 namespace wrapq {
 
@@ -46,5 +47,14 @@ struct parameter {
         return out + ")";
     }
 };
+
+template <class T>
+struct is_parameter : std::false_type {};
+template <std::size_t... Dims>
+struct is_parameter<parameter<Dims...>> : std::true_type {};
+
+/// A parameter<Dims...> (after removing references and const).
+template <class T>
+concept Parameter = is_parameter<std::remove_cvref_t<T>>::value;
 
 }  // namespace wrapq

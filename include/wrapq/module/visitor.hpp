@@ -3,6 +3,7 @@
 
 #include "wrapq/config.hpp"
 #include "wrapq/module/member.hpp"
+#include "wrapq/module/parameter.hpp"
 #include "wrapq/observers/observer.hpp"
 
 #include <cstddef>
@@ -40,6 +41,52 @@ constexpr std::size_t observer_count_of() {
         return tuple_observer_count<U>(std::make_index_sequence<std::tuple_size_v<U>>{});
     } else {
         return 0;
+    }
+}
+
+template <class T>
+constexpr std::size_t parameter_count_of();
+
+template <class Tuple, std::size_t... I>
+constexpr std::size_t tuple_parameter_count(std::index_sequence<I...>) {
+    return (std::size_t{0} + ... + parameter_count_of<std::tuple_element_t<I, Tuple>>());
+}
+
+template <class T>
+constexpr std::size_t parameter_count_of() {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (Parameter<U>) {
+        std::size_t n = 1;
+        for (std::size_t d : U::shape) n *= d;
+        return n;
+    } else if constexpr (Module<U>) {
+        std::size_t count = 0;
+        for_each_member<U>([&](const auto& entry) {
+            count += parameter_count_of<typename std::remove_cvref_t<decltype(entry)>::value_type>();
+        });
+        return count;
+    } else if constexpr (is_std_array<U>::value) {
+        return std::tuple_size_v<U> * parameter_count_of<typename U::value_type>();
+    } else if constexpr (is_std_tuple<U>::value) {
+        return tuple_parameter_count<U>(std::make_index_sequence<std::tuple_size_v<U>>{});
+    } else {
+        return 0;
+    }
+}
+
+template <class Node, class F>
+void visit_parameters(Node& node, const std::string& name, F& f) {
+    using plain = std::remove_cvref_t<Node>;
+    if constexpr (Parameter<plain>) {
+        f(name, node);
+    } else if constexpr (Module<plain>) {
+        for_each_member<plain>([&](const auto& entry) {
+            visit_parameters(node.*entry.pointer, join_name(name, entry.name), f);
+        });
+    } else if constexpr (Container<plain>) {
+        for_each_element(node, [&](std::size_t index, auto& element) {
+            visit_parameters(element, join_name(name, std::to_string(index)), f);
+        });
     }
 }
 
@@ -101,6 +148,23 @@ void visit_modules(Node& node, const std::string& name, F& f) {
 /// @endcode
 template <class M>
 inline constexpr std::size_t observer_count = detail::observer_count_of<M>();
+
+/// Number of float weights in the parameters reachable from `M`, as a
+/// constant expression, without constructing an `M`.
+///
+/// Example:
+/// @code
+///   static_assert(wrapq::parameter_count<nn::linear<4, 2, true>> == 4 * 2 + 2);
+/// @endcode
+template <class M>
+inline constexpr std::size_t parameter_count = detail::parameter_count_of<M>();
+
+/// Calls `f(dotted_name, parameter)` for every parameter reachable from
+/// `model`, in member order. Checkpoint loading binds tensors by these names.
+template <Module M, class F>
+void for_each_parameter(M& model, F&& f) {
+    detail::visit_parameters(model, std::string(), f);
+}
 
 /// Calls `f(dotted_name, observer)` once for every observer reachable from
 /// `model`, in a stable pre-order: a module's own observers in member order,

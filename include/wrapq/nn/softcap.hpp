@@ -13,6 +13,19 @@
 
 namespace wrapq::nn {
 
+/// Applies the softcap sites to `logits` with a cap known at run time:
+/// fq(fq(tanh(fq(logits / cap, div)), tanh_site) * cap, out), or only
+/// fq(logits, out) when `cap` is 0. Models whose root owns these three
+/// observers directly (Gemma's generation wrappers) call this; softcap<Cap>
+/// wraps it as a block.
+inline tensor apply_softcap(const tensor& logits, float cap, any_observer& div, any_observer& tanh_site,
+                            any_observer& out) {
+    if (cap == 0.0f) return fake_quant_site(out, logits);
+    const tensor divided = fake_quant_site(div, tensor(logits / cap));
+    const tensor squashed = fake_quant_site(tanh_site, tensor(xt::tanh(divided)));
+    return fake_quant_site(out, tensor(squashed * cap));
+}
+
 /// Softcap of final logits as in Gemma: div -> tanh -> mul, with three observers:
 ///
 ///   l = fq(l / Cap, logit_softcapping_div)
@@ -55,15 +68,7 @@ public:
                           field("logits", &softcap::logits_observer)};
     }
 
-    tensor forward(const tensor& logits) {
-        if constexpr (!enabled) {
-            return fake_quant_site(logits_observer, logits);
-        } else {
-            const tensor divided = fake_quant_site(div_observer, logits / Cap);
-            const tensor squashed = fake_quant_site(tanh_observer, xt::tanh(divided));
-            return fake_quant_site(logits_observer, squashed * Cap);
-        }
-    }
+    tensor forward(const tensor& logits) { return apply_softcap(logits, Cap, div_observer, tanh_observer, logits_observer); }
 };
 
 }  // namespace wrapq::nn

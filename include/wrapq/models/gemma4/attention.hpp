@@ -32,8 +32,14 @@ struct attention_result {
     std::optional<kv_pair> present;  ///< Set on layers that compute their own K/V.
 };
 
-/// Placeholder member for a projection a layer does not have.
-struct absent_block {};
+/// Placeholder member for a block a layer does not have. It takes and
+/// ignores any constructor arguments, so members keep one initializer
+/// whether or not the block exists.
+struct absent_block {
+    constexpr absent_block() = default;
+    template <class... Args>
+    constexpr absent_block(Args&&...) {}
+};
 
 /// Self-attention of one text layer with layer spec `S`.
 ///

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <ostream>
 #include <string_view>
 
 namespace wrapq::gemma4 {
@@ -16,6 +17,8 @@ enum class attention_kind : std::uint8_t { sliding, full };
 constexpr std::string_view to_string(attention_kind k) noexcept {
     return k == attention_kind::sliding ? "sliding_attention" : "full_attention";
 }
+
+inline std::ostream& operator<<(std::ostream& os, attention_kind k) { return os << to_string(k); }
 
 /// The shape of one decoder layer. Layers with equal specs share one C++
 /// type, so E2B's 35 layers instantiate only four layer templates.

@@ -1,0 +1,125 @@
+// wrapq/models/gemma4/causal_lm.hpp: text generation heads, from token ids to softcapped logits.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/errors.hpp"
+#include "wrapq/core/tensor.hpp"
+#include "wrapq/models/gemma4/text_model.hpp"
+#include "wrapq/module/member.hpp"
+#include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/softcap.hpp"
+#include "wrapq/observers/any_observer.hpp"
+
+#include <xtensor/xview.hpp>
+
+#include <cstddef>
+#include <string>
+#include <tuple>
+
+namespace wrapq::gemma4 {
+
+namespace detail {
+
+/// lm_head on the last `logits_to_keep` positions (0 keeps all), then the softcap sites.
+template <class Head>
+tensor logits_from_hidden(const tensor& hidden, std::size_t logits_to_keep, Head& lm_head, float cap,
+                          any_observer& div, any_observer& tanh_site, any_observer& out) {
+    const std::size_t seq = hidden.shape()[1];
+    if (logits_to_keep > seq) {
+        throw invalid_argument("logits_to_keep " + std::to_string(logits_to_keep) + " exceeds the sequence length " +
+                               std::to_string(seq) + "; use 0 to keep every position");
+    }
+    // Slicing before lm_head saves the vocabulary-wide product on discarded positions.
+    const tensor kept = logits_to_keep == 0
+                            ? hidden
+                            : tensor(xt::view(hidden, xt::all(), xt::range(seq - logits_to_keep, seq), xt::all()));
+    return nn::apply_softcap(lm_head.forward(kept), cap, div, tanh_site, out);
+}
+
+}  // namespace detail
+
+/// Gemma4ForCausalLM: `model` (the text model), `lm_head`, and the softcap
+/// sites `logit_softcapping_div`, `logit_softcapping_tanh`, `logits` owned by the root.
+///
+/// The LM head is tied to `model.embed_tokens.weight` in Hugging Face
+/// checkpoints; tie_lm_head() copies that weight into it. It keeps its own
+/// observers and qparams, as in the reference.
+///
+/// Example:
+/// @code
+///   gemma4::for_causal_lm<gemma4::tiny_text> lm;
+///   tensor logits = lm.forward(nn::token_ids{{2, 10, 11}}, 1);    // (1, 1, 128), last position only
+/// @endcode
+template <auto C>
+class for_causal_lm {
+public:
+    any_observer logit_softcapping_div, logit_softcapping_tanh, logits;
+    text_model<C> model;
+    nn::linear<C.dims.hidden_size, C.vocab_size> lm_head;
+
+    static constexpr auto members() {
+        using self = for_causal_lm;
+        return std::tuple{field("logit_softcapping_div", &self::logit_softcapping_div),
+                          field("logit_softcapping_tanh", &self::logit_softcapping_tanh),
+                          field("logits", &self::logits), field("model", &self::model),
+                          field("lm_head", &self::lm_head)};
+    }
+
+    /// Copies the unscaled token embedding into the LM head, as tied weights.
+    void tie_lm_head() { lm_head.weight.value = model.embed_tokens.weight.value; }
+
+    /// Returns softcapped logits (B, kept positions, vocab).
+    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0) {
+        return detail::logits_from_hidden(model.forward(ids), logits_to_keep, lm_head, C.final_logit_softcapping,
+                                          logit_softcapping_div, logit_softcapping_tanh, logits);
+    }
+};
+
+/// Gemma4Model restricted to text: own `mm_fusion` and `per_layer_inputs`
+/// observers, then `language_model`. The vision tower and the multimodal
+/// embedder join this module later; with text alone, `mm_fusion` sees no
+/// data, so convert it with convert_options::skip_uncalibrated.
+///
+/// TODO: vision_tower and embed_vision, with image placeholder fusion.
+template <auto C>
+class multimodal_model {
+public:
+    any_observer mm_fusion;
+    any_observer per_layer_inputs;
+    text_model<C> language_model;
+
+    static constexpr auto members() {
+        using self = multimodal_model;
+        return std::tuple{field("mm_fusion", &self::mm_fusion), field("per_layer_inputs", &self::per_layer_inputs),
+                          field("language_model", &self::language_model)};
+    }
+
+    tensor forward(const nn::token_ids& ids) { return language_model.forward(ids); }
+};
+
+/// Gemma4ForConditionalGeneration on the text path: `model` (see
+/// multimodal_model), `lm_head` and the three root softcap observers.
+template <auto C>
+class for_conditional_generation {
+public:
+    any_observer logit_softcapping_div, logit_softcapping_tanh, logits;
+    multimodal_model<C> model;
+    nn::linear<C.dims.hidden_size, C.vocab_size> lm_head;
+
+    static constexpr auto members() {
+        using self = for_conditional_generation;
+        return std::tuple{field("logit_softcapping_div", &self::logit_softcapping_div),
+                          field("logit_softcapping_tanh", &self::logit_softcapping_tanh),
+                          field("logits", &self::logits), field("model", &self::model),
+                          field("lm_head", &self::lm_head)};
+    }
+
+    void tie_lm_head() { lm_head.weight.value = model.language_model.embed_tokens.weight.value; }
+
+    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0) {
+        return detail::logits_from_hidden(model.forward(ids), logits_to_keep, lm_head, C.final_logit_softcapping,
+                                          logit_softcapping_div, logit_softcapping_tanh, logits);
+    }
+};
+
+}  // namespace wrapq::gemma4

@@ -1,0 +1,228 @@
+// wrapq/models/gemma4/text_model.hpp: the Gemma 4 text decoder stack with per-layer inputs.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/errors.hpp"
+#include "wrapq/core/tensor.hpp"
+#include "wrapq/models/gemma4/config.hpp"
+#include "wrapq/models/gemma4/decoder_layer.hpp"
+#include "wrapq/module/lifecycle.hpp"
+#include "wrapq/module/member.hpp"
+#include "wrapq/nn/embedding.hpp"
+#include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/masks.hpp"
+#include "wrapq/nn/rms_norm.hpp"
+#include "wrapq/nn/rope.hpp"
+#include "wrapq/observers/any_observer.hpp"
+
+#include <xtensor/xview.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace wrapq::gemma4 {
+
+namespace detail {
+
+template <auto C, std::size_t... I>
+auto make_layer_tuple(std::index_sequence<I...>) -> std::tuple<decoder_layer<C.dims, C.layers[I]>...>;
+
+/// std::tuple of one decoder_layer per entry of C.layers; equal specs give equal types.
+template <auto C>
+using layer_tuple = decltype(make_layer_tuple<C>(std::make_index_sequence<decltype(C)::num_layers>{}));
+
+}  // namespace detail
+
+/// The Gemma 4 text model: token ids -> final-norm hidden states.
+///
+/// Own observers, in reference order: `inputs_embeds`; per attention kind
+/// present, sorted by name (full before sliding): `attention_mask_<kind>`,
+/// `position_embeddings_<kind>_cos`, `position_embeddings_<kind>_sin`; with
+/// per-layer inputs `per_layer_token_inputs`, `per_layer_projection`,
+/// `per_layer_inputs`. Children: `embed_tokens`, `layers.<i>`, `norm`, and
+/// with per-layer inputs `embed_tokens_per_layer`,
+/// `per_layer_model_projection`, `per_layer_projection_norm`.
+///
+/// Masks use `mask_fill` (default -120, as the reference's export graphs)
+/// at hidden positions; set it to the float minimum for Hugging Face parity
+/// on models whose attention logits exceed about 100.
+///
+/// Example:
+/// @code
+///   gemma4::text_model<gemma4::tiny_text> model;
+///   tensor h = model.forward(nn::token_ids{{2, 10, 11}});     // (1, 3, 16)
+/// @endcode
+template <auto C>
+class text_model {
+    using config_type = decltype(C);
+    static constexpr std::size_t num_layers = config_type::num_layers;
+    static constexpr std::size_t hidden_size = C.dims.hidden_size;
+    static constexpr std::size_t ple_dim = C.dims.ple_dim;
+    static constexpr bool has_ple = ple_dim > 0;
+    static constexpr bool has_full = C.has_kind(attention_kind::full);
+    static constexpr bool has_sliding = C.has_kind(attention_kind::sliding);
+
+    static_assert(C.dims.num_heads > 0 && hidden_size > 0, "gemma4: hidden_size and num_heads must be positive");
+    static_assert(check_config(C).empty(),
+                  "gemma4: invalid text config; gemma4::check_config(config) returns the reason as a string");
+
+    template <class T>
+    using ple_block = std::conditional_t<has_ple, T, absent_block>;
+
+public:
+    static constexpr config_type config = C;
+
+    any_observer inputs_embeds;
+    any_observer attention_mask_full, position_embeddings_full_cos, position_embeddings_full_sin;
+    any_observer attention_mask_sliding, position_embeddings_sliding_cos, position_embeddings_sliding_sin;
+    any_observer per_layer_token_inputs, per_layer_projection, per_layer_inputs;
+
+    nn::scaled_embedding<C.vocab_size, hidden_size> embed_tokens{static_cast<float>(std::sqrt(double(hidden_size)))};
+    detail::layer_tuple<C> layers;
+    nn::rms_norm<hidden_size> norm{C.dims.rms_norm_eps};
+    [[no_unique_address]] ple_block<nn::scaled_embedding<(has_ple ? C.ple_vocab_size : 1), num_layers * ple_dim>>
+        embed_tokens_per_layer{static_cast<float>(std::sqrt(double(ple_dim)))};
+    [[no_unique_address]] ple_block<nn::linear<hidden_size, num_layers * ple_dim>> per_layer_model_projection;
+    [[no_unique_address]] ple_block<nn::rms_norm<ple_dim>> per_layer_projection_norm{C.dims.rms_norm_eps};
+
+    float mask_fill = nn::default_mask_fill;
+
+    static constexpr auto members() {
+        using self = text_model;
+        constexpr auto embeds = std::tuple{field("inputs_embeds", &self::inputs_embeds)};
+        constexpr auto full = std::tuple{field("attention_mask_full_attention", &self::attention_mask_full),
+                                         field("position_embeddings_full_attention_cos", &self::position_embeddings_full_cos),
+                                         field("position_embeddings_full_attention_sin", &self::position_embeddings_full_sin)};
+        constexpr auto sliding = std::tuple{
+            field("attention_mask_sliding_attention", &self::attention_mask_sliding),
+            field("position_embeddings_sliding_attention_cos", &self::position_embeddings_sliding_cos),
+            field("position_embeddings_sliding_attention_sin", &self::position_embeddings_sliding_sin)};
+        constexpr auto ple_sites = std::tuple{field("per_layer_token_inputs", &self::per_layer_token_inputs),
+                                              field("per_layer_projection", &self::per_layer_projection),
+                                              field("per_layer_inputs", &self::per_layer_inputs)};
+        constexpr auto children = std::tuple{field("embed_tokens", &self::embed_tokens), field("layers", &self::layers),
+                                             field("norm", &self::norm)};
+        constexpr auto ple_children =
+            std::tuple{field("embed_tokens_per_layer", &self::embed_tokens_per_layer),
+                       field("per_layer_model_projection", &self::per_layer_model_projection),
+                       field("per_layer_projection_norm", &self::per_layer_projection_norm)};
+
+        constexpr auto with_full = [&] {
+            if constexpr (has_full) return std::tuple_cat(embeds, full);
+            else return embeds;
+        }();
+        constexpr auto with_kinds = [&] {
+            if constexpr (has_sliding) return std::tuple_cat(with_full, sliding);
+            else return with_full;
+        }();
+        if constexpr (has_ple) return std::tuple_cat(with_kinds, ple_sites, children, ple_children);
+        else return std::tuple_cat(with_kinds, children);
+    }
+
+    /// Runs the model on token ids (B, S). Returns the final-norm hidden states (B, S, hidden).
+    /// Throws value_error for ids outside the vocabulary and shape_error for
+    /// ids that are not rank 2 or longer than max_position_embeddings.
+    tensor forward(const nn::token_ids& ids) {
+        if (ids.dimension() != 2 || ids.shape()[1] == 0) {
+            throw shape_error("gemma4::text_model: token ids must have shape (batch, sequence) with a nonempty sequence");
+        }
+        if (ids.shape()[1] > C.max_position_embeddings) {
+            throw shape_error("gemma4::text_model: sequence length " + std::to_string(ids.shape()[1]) +
+                              " exceeds max_position_embeddings " + std::to_string(C.max_position_embeddings));
+        }
+        tensor h = embed_tokens.forward(ids);
+        std::optional<tensor> ple;
+        if constexpr (has_ple) ple = per_layer_inputs_from(ids, h);
+        return run_layers(h, ple ? &*ple : nullptr);
+    }
+
+    /// Combined per-layer inputs (B, S, L, P) of the reference:
+    /// ((norm(proj(embeds) * hidden^-0.5) + E_pl[ids] * sqrt(P)) * 2^-0.5.
+    tensor per_layer_inputs_from(const nn::token_ids& ids, const tensor& embeds) requires has_ple {
+        const std::size_t batch = ids.shape()[0], seq = ids.shape()[1];
+
+        tensor token_part = embed_tokens_per_layer.forward(ids);
+        token_part.reshape({batch, seq, num_layers, ple_dim});
+        token_part = fake_quant_site(per_layer_token_inputs, token_part);
+
+        const float projection_scale = static_cast<float>(1.0 / std::sqrt(double(hidden_size)));
+        tensor context = per_layer_model_projection.forward(embeds) * projection_scale;
+        context.reshape({batch, seq, num_layers, ple_dim});
+        context = fake_quant_site(per_layer_projection, per_layer_projection_norm.forward(context));
+
+        const float combine_scale = static_cast<float>(1.0 / std::sqrt(2.0));
+        return fake_quant_site(per_layer_inputs, tensor((context + token_part) * combine_scale));
+    }
+
+private:
+    struct kind_inputs {
+        tensor mask, cos, sin;
+    };
+
+    kind_inputs inputs_for(attention_kind kind, std::size_t seq) {
+        std::vector<std::size_t> positions(seq);
+        for (std::size_t p = 0; p < seq; ++p) positions[p] = p;
+
+        const bool full = kind == attention_kind::full;
+        const std::size_t head_dim = head_dim_of(kind);
+        const nn::rope_tables tables = nn::make_rope_tables(
+            full ? nn::rope_inv_freq(C.dims.rope_theta_full, head_dim, C.dims.rope_partial_full)
+                 : nn::rope_inv_freq(C.dims.rope_theta_sliding, head_dim),
+            positions);
+        const tensor mask = full ? nn::causal_mask(seq, 0, mask_fill)
+                                 : nn::sliding_window_mask(seq, C.dims.sliding_window, 0, mask_fill);
+
+        any_observer& mask_site = full ? attention_mask_full : attention_mask_sliding;
+        any_observer& cos_site = full ? position_embeddings_full_cos : position_embeddings_sliding_cos;
+        any_observer& sin_site = full ? position_embeddings_full_sin : position_embeddings_sliding_sin;
+        return {fake_quant_site(mask_site, mask), fake_quant_site(cos_site, tables.cos),
+                fake_quant_site(sin_site, tables.sin)};
+    }
+
+    static constexpr std::size_t head_dim_of(attention_kind kind) {
+        for (const layer_spec& s : C.layers) {
+            if (s.kind == kind) return s.head_dim;
+        }
+        return 0;
+    }
+
+    tensor run_layers(tensor h, const tensor* ple) {
+        const std::size_t batch = h.shape()[0], seq = h.shape()[1];
+        std::optional<kind_inputs> full_inputs, sliding_inputs;
+        if constexpr (has_full) full_inputs = inputs_for(attention_kind::full, seq);
+        if constexpr (has_sliding) sliding_inputs = inputs_for(attention_kind::sliding, seq);
+
+        // The K/V each kind publishes: the last non-shared layer of that kind wins.
+        std::array<std::optional<kv_pair>, 2> published;
+
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (
+                [&] {
+                    auto& layer = std::get<I>(layers);
+                    constexpr layer_spec spec = C.layers[I];
+                    const kind_inputs& in = spec.kind == attention_kind::full ? *full_inputs : *sliding_inputs;
+                    const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
+
+                    std::optional<tensor> slice;
+                    if (ple) slice = tensor(xt::view(*ple, xt::all(), xt::all(), I, xt::all()));
+                    const kv_pair* shared = spec.shares_kv ? &published[slot].value() : nullptr;
+
+                    attention_result out = layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared);
+                    h = std::move(out.hidden);
+                    if (out.present && I < C.first_shared_layer()) published[slot] = std::move(out.present);
+                }(),
+                ...);
+        }(std::make_index_sequence<num_layers>{});
+
+        (void)batch;
+        return norm.forward(h);
+    }
+};
+
+}  // namespace wrapq::gemma4
