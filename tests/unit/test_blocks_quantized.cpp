@@ -10,16 +10,9 @@
 
 using namespace wrapq;
 using wrapq_test::bits;
+using wrapq_test::random_tensor;
 
 namespace {
-
-tensor random_tensor(std::vector<std::size_t> shape, unsigned seed, float spread = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, spread);
-    tensor t = xt::empty<float>(shape);
-    for (float& v : t) v = normal(rng);
-    return t;
-}
 
 tensor fq(const any_observer& o, const tensor& t) { return fake_quantize(t, *o.affine_qparams()); }
 

@@ -11,6 +11,7 @@
 
 using namespace wrapq;
 using wrapq_test::bits;
+using wrapq_test::random_tensor;
 
 namespace {
 
@@ -25,14 +26,6 @@ struct two_layer {
 
     tensor forward(const tensor& x) { return down.forward(act.forward(up.forward(x))); }
 };
-
-tensor random_tensor(std::vector<std::size_t> shape, unsigned seed, float spread = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, spread);
-    tensor t = xt::empty<float>(shape);
-    for (float& v : t) v = normal(rng);
-    return t;
-}
 
 two_layer make_model() {
     two_layer m;

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace wrapq_test {
@@ -16,6 +17,15 @@ inline std::uint32_t bits(float x) { return std::bit_cast<std::uint32_t>(x); }
 inline wrapq::tensor column(const std::vector<float>& values) {
     wrapq::tensor t = xt::empty<float>({values.size(), std::size_t{1}});
     for (std::size_t i = 0; i < values.size(); ++i) t(i, 0) = values[i];
+    return t;
+}
+
+/// A tensor of normal values with mean 0 and standard deviation `spread`, reproducible from `seed`.
+inline wrapq::tensor random_tensor(std::vector<std::size_t> shape, unsigned seed, float spread = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, spread);
+    wrapq::tensor t = xt::empty<float>(shape);
+    for (float& v : t) v = normal(rng);
     return t;
 }
 
