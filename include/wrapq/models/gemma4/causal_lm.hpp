@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace wrapq::gemma4 {
 
@@ -68,10 +69,11 @@ public:
     /// Copies the unscaled token embedding into the LM head, as tied weights.
     void tie_lm_head() { lm_head.weight.value = model.embed_tokens.weight.value; }
 
-    /// Returns softcapped logits (B, kept positions, vocab).
-    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0) {
-        return detail::logits_from_hidden(model.forward(ids), logits_to_keep, lm_head, C.final_logit_softcapping,
-                                          logit_softcapping_div, logit_softcapping_tanh, logits);
+    /// Returns softcapped logits (B, kept positions, vocab). With
+    /// `layer_outputs`, each decoder layer's output is appended to it.
+    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0, std::vector<tensor>* layer_outputs = nullptr) {
+        return detail::logits_from_hidden(model.forward(ids, layer_outputs), logits_to_keep, lm_head,
+                                          C.final_logit_softcapping, logit_softcapping_div, logit_softcapping_tanh, logits);
     }
 };
 
@@ -94,7 +96,9 @@ public:
                           field("language_model", &self::language_model)};
     }
 
-    tensor forward(const nn::token_ids& ids) { return language_model.forward(ids); }
+    tensor forward(const nn::token_ids& ids, std::vector<tensor>* layer_outputs = nullptr) {
+        return language_model.forward(ids, layer_outputs);
+    }
 };
 
 /// Gemma4ForConditionalGeneration on the text path: `model` (see
@@ -116,9 +120,9 @@ public:
 
     void tie_lm_head() { lm_head.weight.value = model.language_model.embed_tokens.weight.value; }
 
-    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0) {
-        return detail::logits_from_hidden(model.forward(ids), logits_to_keep, lm_head, C.final_logit_softcapping,
-                                          logit_softcapping_div, logit_softcapping_tanh, logits);
+    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0, std::vector<tensor>* layer_outputs = nullptr) {
+        return detail::logits_from_hidden(model.forward(ids, layer_outputs), logits_to_keep, lm_head,
+                                          C.final_logit_softcapping, logit_softcapping_div, logit_softcapping_tanh, logits);
     }
 };
 

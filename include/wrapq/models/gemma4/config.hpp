@@ -189,7 +189,7 @@ inline constexpr text_config<5> tiny_shared_kv = make_text_config<5>({
     .ple_vocab_size = 128,
     .max_position_embeddings = 128,
     .final_logit_softcapping = 30.0f,
-    .dims = {.hidden_size = 16, .num_heads = 4, .ple_dim = 8, .sliding_window = 4},
+    .dims = {.hidden_size = 16, .num_heads = 4, .ple_dim = 8, .sliding_window = 8},
     .head_dim = 4,
     .global_head_dim = 16,
     .kv_heads = 2,
@@ -198,6 +198,21 @@ inline constexpr text_config<5> tiny_shared_kv = make_text_config<5>({
     .double_wide_mlp = true,
     .pattern = {attention_kind::sliding, attention_kind::sliding, attention_kind::full, attention_kind::sliding,
                 attention_kind::full},
+});
+
+/// Tiny configuration with attention_k_eq_v: four layers S, F, S, F, one KV
+/// head of width 16 on full layers whose V is the raw k_proj output, no PLE.
+inline constexpr text_config<4> tiny_k_eq_v = make_text_config<4>({
+    .vocab_size = 128,
+    .max_position_embeddings = 128,
+    .final_logit_softcapping = 30.0f,
+    .dims = {.hidden_size = 16, .num_heads = 4, .sliding_window = 8, .k_eq_v = true},
+    .head_dim = 4,
+    .global_head_dim = 16,
+    .kv_heads = 2,
+    .global_kv_heads = 1,
+    .intermediate_size = 32,
+    .pattern = {attention_kind::sliding, attention_kind::full, attention_kind::sliding, attention_kind::full},
 });
 
 /// Gemma 4 E2B text model: 35 layers [S, S, S, S, F] x 7, hidden 1536, 8 heads,
@@ -238,6 +253,7 @@ inline constexpr text_config<42> e4b_text = make_text_config<42>({
 
 static_assert(check_config(tiny_text).empty());
 static_assert(check_config(tiny_shared_kv).empty());
+static_assert(check_config(tiny_k_eq_v).empty());
 static_assert(check_config(e2b_text).empty());
 static_assert(check_config(e4b_text).empty());
 static_assert(e2b_text.kv_source(15) == 13 && e2b_text.kv_source(19) == 14 && e2b_text.kv_source(34) == 14);

@@ -128,7 +128,9 @@ public:
     /// Runs the model on token ids (B, S). Returns the final-norm hidden states (B, S, hidden).
     /// Throws value_error for ids outside the vocabulary and shape_error for
     /// ids that are not rank 2 or longer than max_position_embeddings.
-    tensor forward(const nn::token_ids& ids) {
+    /// With `layer_outputs`, each decoder layer's output is appended to it,
+    /// for layer-by-layer comparison with a reference.
+    tensor forward(const nn::token_ids& ids, std::vector<tensor>* layer_outputs = nullptr) {
         if (ids.dimension() != 2 || ids.shape()[1] == 0) {
             throw shape_error("gemma4::text_model: token ids must have shape (batch, sequence) with a nonempty sequence");
         }
@@ -139,7 +141,7 @@ public:
         tensor h = embed_tokens.forward(ids);
         std::optional<tensor> ple;
         if constexpr (has_ple) ple = per_layer_inputs_from(ids, h);
-        return run_layers(h, ple ? &*ple : nullptr);
+        return run_layers(h, ple ? &*ple : nullptr, layer_outputs);
     }
 
     /// Combined per-layer inputs (B, S, L, P) of the reference:
@@ -192,8 +194,8 @@ private:
         return 0;
     }
 
-    tensor run_layers(tensor h, const tensor* ple) {
-        const std::size_t batch = h.shape()[0], seq = h.shape()[1];
+    tensor run_layers(tensor h, const tensor* ple, std::vector<tensor>* layer_outputs) {
+        const std::size_t seq = h.shape()[1];
         std::optional<kind_inputs> full_inputs, sliding_inputs;
         if constexpr (has_full) full_inputs = inputs_for(attention_kind::full, seq);
         if constexpr (has_sliding) sliding_inputs = inputs_for(attention_kind::sliding, seq);
@@ -215,12 +217,12 @@ private:
 
                     attention_result out = layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared);
                     h = std::move(out.hidden);
+                    if (layer_outputs) layer_outputs->push_back(h);
                     if (out.present && I < C.first_shared_layer()) published[slot] = std::move(out.present);
                 }(),
                 ...);
         }(std::make_index_sequence<num_layers>{});
 
-        (void)batch;
         return norm.forward(h);
     }
 };

@@ -1,0 +1,177 @@
+// wrapq/io/bind.hpp: binding checkpoint tensors to a model's parameters by dotted name.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/errors.hpp"
+#include "wrapq/core/tensor.hpp"
+#include "wrapq/module/name_match.hpp"
+#include "wrapq/module/parameter.hpp"
+#include "wrapq/module/visitor.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace wrapq::io {
+
+/// A named collection of float tensors to load from, such as a safetensors file.
+///
+/// - `label()`: where the tensors come from, for error messages (a file path);
+/// - `names()`: every tensor name;
+/// - `shape(name)`: the stored shape;
+/// - `load(name)`: the tensor converted to float32.
+template <class S>
+concept TensorSource = requires(const S& s, const std::string& name) {
+    { s.label() } -> std::convertible_to<std::string>;
+    { s.names() } -> std::convertible_to<std::vector<std::string>>;
+    { s.shape(name) } -> std::convertible_to<std::vector<std::size_t>>;
+    { s.load(name) } -> std::convertible_to<tensor>;
+};
+
+/// How to map a model's parameter names to checkpoint names and what to tolerate.
+struct bind_options {
+    /// Prefix rewrites tried in order after the exact name, as {model prefix, file prefix}.
+    /// The Gemma 4 loaders use these to read both Hugging Face layouts.
+    std::vector<std::pair<std::string, std::string>> prefix_aliases;
+
+    /// Parameters that may be missing from the file, each with the parameter
+    /// to copy from instead (tied weights such as lm_head <- embed_tokens).
+    std::map<std::string, std::string> tied;
+
+    /// Patterns (exact names or globs) of file tensors that are expected and
+    /// ignored, such as the redundant K/V projections of shared-KV layers.
+    std::vector<std::string> ignored;
+
+    /// Raise instead of reporting when the file has tensors no parameter uses.
+    bool strict = false;
+};
+
+/// The outcome of load_parameters(): counts and names of what it loaded, tied, ignored and skipped.
+struct bind_report {
+    std::size_t loaded = 0;                 ///< Parameters read from the source.
+    std::vector<std::string> tied;          ///< Parameters copied from their tied source.
+    std::vector<std::string> ignored;       ///< File tensors matched by bind_options::ignored.
+    std::vector<std::string> unused;        ///< File tensors no parameter used.
+};
+
+namespace detail {
+
+inline std::string shape_text(const std::vector<std::size_t>& shape) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + ")";
+}
+
+template <class S>
+std::optional<std::string> find_in_source(const std::string& name, const std::set<std::string>& available,
+                                          const bind_options& options) {
+    if (available.count(name)) return name;
+    for (const auto& [model_prefix, file_prefix] : options.prefix_aliases) {
+        if (name.rfind(model_prefix, 0) == 0) {
+            const std::string candidate = file_prefix + name.substr(model_prefix.size());
+            if (available.count(candidate)) return candidate;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace detail
+
+/// Loads every parameter of `model` from `source` by dotted name.
+///
+/// Each parameter is looked up under its own name, then under each prefix
+/// alias; a tied parameter that is absent is copied from its source
+/// parameter after loading. Tensors of the file that no parameter uses are
+/// reported in `unused` (or raise with `options.strict`), except those
+/// matching `options.ignored`.
+///
+/// Throws value_error naming the tensor and the source for a missing
+/// tensor (with the nearest file names) or a shape that differs from the
+/// compile-time shape (expected and found). Names and shapes are all
+/// checked before the first assignment, so those errors leave the model as
+/// it was; an error while reading data (an unsupported dtype, say) leaves
+/// the parameters loaded before it.
+template <Module M, TensorSource S>
+bind_report load_parameters(M& model, const S& source, const bind_options& options = {}) {
+    const std::vector<std::string> file_names = source.names();
+    const std::set<std::string> available(file_names.begin(), file_names.end());
+    std::set<std::string> used;
+    bind_report report;
+
+    // Resolve every name and check every shape before assigning anything.
+    struct planned {
+        std::string parameter;
+        std::optional<std::string> file_name;
+    };
+    std::vector<planned> plan;
+    for_each_parameter(model, [&](const std::string& name, auto& p) {
+        using P = std::remove_cvref_t<decltype(p)>;
+        const std::optional<std::string> found = detail::find_in_source<S>(name, available, options);
+        if (!found) {
+            if (options.tied.count(name)) {
+                plan.push_back({name, std::nullopt});
+                return;
+            }
+            std::string message = source.label() + ": tensor '" + name + "' is missing; the nearest names are:";
+            for (const std::string& near : nearest_names(name, file_names)) message += " " + near;
+            throw value_error(message);
+        }
+        const std::vector<std::size_t> stored = source.shape(*found);
+        const std::vector<std::size_t> expected(P::shape.begin(), P::shape.end());
+        if (stored != expected) {
+            throw value_error(source.label() + ": tensor '" + *found + "' has shape " + detail::shape_text(stored) +
+                              " but the model expects " + detail::shape_text(expected) +
+                              "; the checkpoint does not match the compile-time config");
+        }
+        used.insert(*found);
+        plan.push_back({name, found});
+    });
+
+    for (const std::string& name : file_names) {
+        if (used.count(name)) continue;
+        const bool ignore = std::any_of(options.ignored.begin(), options.ignored.end(), [&](const std::string& pattern) {
+            return is_glob(pattern) ? glob_match(pattern, name) : pattern == name;
+        });
+        (ignore ? report.ignored : report.unused).push_back(name);
+    }
+    if (options.strict && !report.unused.empty()) {
+        std::string message = source.label() + ": " + std::to_string(report.unused.size()) +
+                              " tensors are not used by the model, for example '" + report.unused.front() +
+                              "'; load without strict mode to ignore them";
+        throw value_error(message);
+    }
+
+    // Load, then copy the tied parameters from their (now loaded) sources.
+    std::map<std::string, tensor*> by_name;
+    std::size_t index = 0;
+    for_each_parameter(model, [&](const std::string& name, auto& p) {
+        by_name[name] = &p.value;
+        const planned& step = plan[index++];
+        if (step.file_name) {
+            p.assign(source.load(*step.file_name));
+            ++report.loaded;
+        }
+    });
+    for (const planned& step : plan) {
+        if (step.file_name) continue;
+        const std::string& from = options.tied.at(step.parameter);
+        if (!by_name.count(from)) {
+            throw invalid_argument("load_parameters: '" + step.parameter + "' is tied to '" + from +
+                                   "', which is not a parameter of the model");
+        }
+        if (by_name[step.parameter]->shape() != by_name[from]->shape()) {
+            throw invalid_argument("load_parameters: '" + step.parameter + "' and its tied source '" + from +
+                                   "' have different shapes");
+        }
+        *by_name[step.parameter] = *by_name[from];
+        report.tied.push_back(step.parameter);
+    }
+    return report;
+}
+
+}  // namespace wrapq::io

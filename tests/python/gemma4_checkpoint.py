@@ -1,0 +1,403 @@
+"""Deterministic Gemma 4 text checkpoints and tiny configs for testing.
+
+The generator writes a safetensors file in the Gemma 4 text layout with
+pseudo-random weights from numpy's default Generator (PCG64) seeded by --seed.
+With the same NumPy version, the same config, seed and options give the same
+bytes. The weights are:
+
+- linear weights [out, in]: standard normal times 1/sqrt(in);
+- embed_tokens [V, D]: standard normal times 1/sqrt(D), and the PLE table
+  [V_ple, L*P]: standard normal times 1/sqrt(P), so a row times its embedding
+  scale has an RMS near 1;
+- RMSNorm weights: uniform in [0.5, 1.5);
+- layer_scalar: uniform in [0.8, 1.2).
+
+The tensor names and shapes are listed here independently of the loader in
+gemma4_reference.py, so a layout mistake in one of them makes the self-tests
+fail. Only config parsing is shared.
+
+The redundant k_proj, v_proj and k_norm of KV-shared layers, and an optional
+untied lm_head.weight, come from separate generators seeded with (seed, 1) and
+(seed, 2). Including or omitting them leaves every other tensor unchanged.
+
+Usage (with the Debian interpreter that has python3-torch and python3-numpy):
+
+    /usr/bin/python3 tests/python/gemma4_checkpoint.py config {text,kv-shared,k-eq-v} --out CONFIG.json
+    /usr/bin/python3 tests/python/gemma4_checkpoint.py generate --config CONFIG.json --seed 0 \\
+        --out FILE.safetensors [--dtype F32|BF16|F16] [--prefix model.language_model.|model.] \\
+        [--omit-shared-kv] [--lm-head]
+
+Exit status: 0 on success, 2 on an invalid config or an unwritable output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gemma4_reference as reference  # noqa: E402  (config parsing only)
+
+PREFIXES = (reference.PREFIX_CONDITIONAL, reference.PREFIX_CAUSAL)
+DTYPES = ("F32", "BF16", "F16")
+
+KIND_LINEAR = "linear"
+KIND_EMBEDDING = "embedding"
+KIND_NORM = "norm"
+KIND_SCALAR = "scalar"
+
+
+# ---------------------------------------------------------------------------
+# Tiny configs
+# ---------------------------------------------------------------------------
+
+
+def _tiny_rope_parameters() -> dict:
+    return {
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1000000.0},
+    }
+
+
+def tiny_text_config() -> dict:
+    """Return the 2-layer text config of Samsung TICO's Gemma 4 tests, with PLE 8.
+
+    With head_dim 4 and partial_rotary_factor 0.25, int(0.25 * 4 / 2) = 0
+    pairs rotate, so RoPE leaves q and k of the full layer unchanged.
+    """
+    return {
+        "vocab_size": 128,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 4,
+        "global_head_dim": 4,
+        "max_position_embeddings": 128,
+        "rms_norm_eps": 1e-6,
+        "sliding_window": 8,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "hidden_size_per_layer_input": 8,
+        "vocab_size_per_layer_input": 128,
+        "num_kv_shared_layers": 0,
+        "use_double_wide_mlp": False,
+        "attention_k_eq_v": False,
+        "final_logit_softcapping": 30.0,
+        "pad_token_id": 0,
+        "tie_word_embeddings": True,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "rope_parameters": _tiny_rope_parameters(),
+    }
+
+
+def tiny_kv_shared_config() -> dict:
+    """Return a 5-layer config (S, S, F, S, F) whose last 2 layers are KV-shared.
+
+    Layer 3 (sliding) reuses the K/V of layer 1 and layer 4 (full) those of
+    layer 2. Shared layers have the double-wide MLP (64). global_head_dim is 16,
+    so proportional RoPE rotates int(0.25 * 16 / 2) = 2 pairs: dims 0-1 with 8-9.
+    """
+    config = tiny_text_config()
+    config.update(
+        {
+            "num_hidden_layers": 5,
+            "layer_types": [
+                "sliding_attention",
+                "sliding_attention",
+                "full_attention",
+                "sliding_attention",
+                "full_attention",
+            ],
+            "global_head_dim": 16,
+            "num_kv_shared_layers": 2,
+            "use_double_wide_mlp": True,
+        }
+    )
+    return config
+
+
+def tiny_k_eq_v_config() -> dict:
+    """Return a 4-layer config (S, F, S, F) with attention_k_eq_v, 1 KV head on full layers and no PLE."""
+    config = tiny_text_config()
+    config.update(
+        {
+            "num_hidden_layers": 4,
+            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+            "global_head_dim": 16,
+            "num_global_key_value_heads": 1,
+            "attention_k_eq_v": True,
+            "hidden_size_per_layer_input": 0,
+        }
+    )
+    return config
+
+
+TINY_CONFIGS = {
+    "text": tiny_text_config,
+    "kv-shared": tiny_kv_shared_config,
+    "k-eq-v": tiny_k_eq_v_config,
+}
+
+
+# ---------------------------------------------------------------------------
+# Layout
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One checkpoint tensor: name without prefix, shape, how its values are drawn, and whether the loader ignores it."""
+
+    name: str
+    shape: tuple
+    kind: str
+    scale_dim: int = 1  # values are divided by sqrt(scale_dim) for linear and embedding kinds
+    redundant: bool = False
+
+
+def checkpoint_layout(config: reference.TextConfig) -> list:
+    """List the text-model tensors of a Gemma 4 checkpoint in a fixed order."""
+    hidden = config.hidden_size
+    layers = config.num_hidden_layers
+    per_layer = config.hidden_size_per_layer_input
+    first_shared = layers - config.num_kv_shared_layers
+
+    specs = [TensorSpec("embed_tokens.weight", (config.vocab_size, hidden), KIND_EMBEDDING, hidden)]
+    if per_layer > 0:
+        specs.append(
+            TensorSpec(
+                "embed_tokens_per_layer.weight",
+                (config.vocab_size_per_layer_input, layers * per_layer),
+                KIND_EMBEDDING,
+                per_layer,
+            )
+        )
+        specs.append(TensorSpec("per_layer_model_projection.weight", (layers * per_layer, hidden), KIND_LINEAR, hidden))
+        specs.append(TensorSpec("per_layer_projection_norm.weight", (per_layer,), KIND_NORM))
+
+    for i in range(layers):
+        full = config.layer_types[i] == "full_attention"
+        head_dim = config.global_head_dim if full else config.head_dim
+        kv_heads = config.num_global_key_value_heads if full else config.num_key_value_heads
+        shared = i >= first_shared
+        ff = config.intermediate_size * (2 if shared and config.use_double_wide_mlp else 1)
+        q_width = config.num_attention_heads * head_dim
+        kv_width = kv_heads * head_dim
+        base = f"layers.{i}."
+
+        specs.append(TensorSpec(base + "input_layernorm.weight", (hidden,), KIND_NORM))
+        specs.append(TensorSpec(base + "self_attn.q_proj.weight", (q_width, hidden), KIND_LINEAR, hidden))
+        specs.append(TensorSpec(base + "self_attn.k_proj.weight", (kv_width, hidden), KIND_LINEAR, hidden, shared))
+        if not (full and config.attention_k_eq_v):
+            specs.append(TensorSpec(base + "self_attn.v_proj.weight", (kv_width, hidden), KIND_LINEAR, hidden, shared))
+        specs.append(TensorSpec(base + "self_attn.o_proj.weight", (hidden, q_width), KIND_LINEAR, q_width))
+        specs.append(TensorSpec(base + "self_attn.q_norm.weight", (head_dim,), KIND_NORM))
+        specs.append(TensorSpec(base + "self_attn.k_norm.weight", (head_dim,), KIND_NORM, 1, shared))
+        specs.append(TensorSpec(base + "post_attention_layernorm.weight", (hidden,), KIND_NORM))
+        specs.append(TensorSpec(base + "pre_feedforward_layernorm.weight", (hidden,), KIND_NORM))
+        specs.append(TensorSpec(base + "mlp.gate_proj.weight", (ff, hidden), KIND_LINEAR, hidden))
+        specs.append(TensorSpec(base + "mlp.up_proj.weight", (ff, hidden), KIND_LINEAR, hidden))
+        specs.append(TensorSpec(base + "mlp.down_proj.weight", (hidden, ff), KIND_LINEAR, ff))
+        specs.append(TensorSpec(base + "post_feedforward_layernorm.weight", (hidden,), KIND_NORM))
+        if per_layer > 0:
+            specs.append(TensorSpec(base + "per_layer_input_gate.weight", (per_layer, hidden), KIND_LINEAR, hidden))
+            specs.append(TensorSpec(base + "per_layer_projection.weight", (hidden, per_layer), KIND_LINEAR, per_layer))
+            specs.append(TensorSpec(base + "post_per_layer_input_norm.weight", (hidden,), KIND_NORM))
+        specs.append(TensorSpec(base + "layer_scalar", (1,), KIND_SCALAR))
+
+    specs.append(TensorSpec("norm.weight", (hidden,), KIND_NORM))
+    return specs
+
+
+# ---------------------------------------------------------------------------
+# Weights and encoding
+# ---------------------------------------------------------------------------
+
+
+def _draw(rng: np.random.Generator, spec: TensorSpec) -> np.ndarray:
+    if spec.kind == KIND_NORM:
+        return rng.uniform(0.5, 1.5, size=spec.shape).astype(np.float32)
+    if spec.kind == KIND_SCALAR:
+        return rng.uniform(0.8, 1.2, size=spec.shape).astype(np.float32)
+    values = rng.standard_normal(size=spec.shape, dtype=np.float32)
+    return values * np.float32(1.0 / np.sqrt(spec.scale_dim))
+
+
+def generate_weights(
+    config: reference.TextConfig, seed: int, include_shared_kv: bool = True, include_lm_head: bool = False
+) -> dict:
+    """Draw float32 weights for every tensor of the layout, keyed by name without prefix.
+
+    lm_head.weight, when requested, is keyed by its full name because it has no
+    prefix in a checkpoint.
+    """
+    main_rng = np.random.default_rng(seed)
+    redundant_rng = np.random.default_rng([seed, 1])
+
+    weights = {}
+    for spec in checkpoint_layout(config):
+        if spec.redundant:
+            values = _draw(redundant_rng, spec)
+            if include_shared_kv:
+                weights[spec.name] = values
+        else:
+            weights[spec.name] = _draw(main_rng, spec)
+
+    if include_lm_head:
+        lm_head = TensorSpec("lm_head.weight", (config.vocab_size, config.hidden_size), KIND_LINEAR, config.hidden_size)
+        weights[lm_head.name] = _draw(np.random.default_rng([seed, 2]), lm_head)
+    return weights
+
+
+def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
+    """Round float32 values to bfloat16 (nearest, ties to even) and return the 16-bit patterns.
+
+    NaN and infinity are not expected in generated weights and are not handled.
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    round_bias = 0x7FFF + ((bits >> 16) & 1)
+    return ((bits + round_bias) >> 16).astype("<u2")
+
+
+def encode(values: np.ndarray, dtype: str) -> tuple:
+    """Encode float32 values as little-endian bytes of a safetensors dtype.
+
+    Returns (bytes, float32 values that the bytes decode to).
+    """
+    if dtype == "F32":
+        stored = np.ascontiguousarray(values, dtype="<f4")
+        return stored.tobytes(), stored.astype(np.float32)
+    if dtype == "F16":
+        stored = np.ascontiguousarray(values).astype("<f2")
+        return stored.tobytes(), stored.astype(np.float32)
+    if dtype == "BF16":
+        bits = float32_to_bfloat16_bits(values)
+        decoded = (bits.astype(np.uint32) << 16).view(np.float32)
+        return bits.tobytes(), decoded
+    raise ValueError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+
+
+def write_safetensors(path, tensors: list, metadata: dict | None = None) -> None:
+    """Write (name, dtype string, shape, raw bytes) tuples as a safetensors file.
+
+    The bytes are stored as given, so tests can write dtypes and sizes that a
+    reader must reject. The JSON header is padded with spaces to a multiple of 8.
+    """
+    header = {}
+    if metadata:
+        header["__metadata__"] = {key: str(value) for key, value in metadata.items()}
+    offset = 0
+    for name, dtype, shape, data in tensors:
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    header_bytes += b" " * (-len(header_bytes) % 8)
+    with Path(path).open("wb") as stream:
+        stream.write(len(header_bytes).to_bytes(8, "little"))
+        stream.write(header_bytes)
+        for _, _, _, data in tensors:
+            stream.write(data)
+
+
+def write_checkpoint(
+    config: reference.TextConfig,
+    path,
+    seed: int,
+    dtype: str = "F32",
+    prefix: str = reference.PREFIX_CONDITIONAL,
+    include_shared_kv: bool = True,
+    include_lm_head: bool = False,
+) -> dict:
+    """Generate weights, write them to a safetensors file and return the stored values.
+
+    The returned dict maps full tensor names to the float32 values that the
+    file decodes to (after rounding to dtype).
+    """
+    if prefix not in PREFIXES:
+        raise ValueError(f"unsupported prefix {prefix!r}; expected one of {', '.join(PREFIXES)}")
+    weights = generate_weights(config, seed, include_shared_kv, include_lm_head)
+
+    tensors = []
+    stored = {}
+    for name, values in weights.items():
+        full_name = name if name == "lm_head.weight" else prefix + name
+        data, decoded = encode(values, dtype)
+        tensors.append((full_name, dtype, values.shape, data))
+        stored[full_name] = decoded
+    write_safetensors(path, tensors, {"format": "pt", "generator": "gemma4_checkpoint.py", "seed": seed})
+    return stored
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def build_argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Write tiny Gemma 4 configs and deterministic test checkpoints.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    config_command = commands.add_parser("config", help="write one of the tiny text configs as JSON")
+    config_command.add_argument("name", choices=sorted(TINY_CONFIGS), help="which tiny config to write")
+    config_command.add_argument("--out", required=True, help="output JSON file")
+
+    generate = commands.add_parser("generate", help="write a checkpoint with pseudo-random weights")
+    generate.add_argument("--config", required=True, help="config JSON (a config.json or its text_config section)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of numpy's default Generator (default 0)")
+    generate.add_argument("--out", required=True, help="output .safetensors file")
+    generate.add_argument("--dtype", choices=DTYPES, default="F32", help="stored dtype (default F32)")
+    generate.add_argument(
+        "--prefix",
+        choices=PREFIXES,
+        default=reference.PREFIX_CONDITIONAL,
+        help="tensor name prefix: model.language_model. for Gemma4ForConditionalGeneration (default), "
+        "model. for Gemma4ForCausalLM",
+    )
+    generate.add_argument(
+        "--omit-shared-kv",
+        action="store_true",
+        help="omit k_proj, v_proj and k_norm of KV-shared layers (default: include them, as Google's original releases do)",
+    )
+    generate.add_argument("--lm-head", action="store_true", help="add an untied, separately drawn lm_head.weight")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_argument_parser().parse_args(argv)
+    if args.command == "generate" and args.seed < 0:
+        print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return reference.EXIT_INVALID_INPUT
+    try:
+        if args.command == "config":
+            text = json.dumps(TINY_CONFIGS[args.name](), indent=1) + "\n"
+            Path(args.out).write_text(text, encoding="utf-8")
+            return 0
+
+        config = reference.load_config(args.config)
+        write_checkpoint(
+            config,
+            args.out,
+            args.seed,
+            dtype=args.dtype,
+            prefix=args.prefix,
+            include_shared_kv=not args.omit_shared_kv,
+            include_lm_head=args.lm_head,
+        )
+    except reference.Gemma4InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return reference.EXIT_INVALID_INPUT
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return reference.EXIT_INVALID_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
