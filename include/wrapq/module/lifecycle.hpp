@@ -120,7 +120,7 @@ void prepare(M& model, const ptq_config& config) {
     });
 
     for (std::size_t i = 0; i < config.overrides.size(); ++i) {
-        if (rule_used[i]) continue;
+        if (rule_used[i] || !config.overrides[i].must_match) continue;
         std::string message = "prepare: override pattern \"" + config.overrides[i].pattern +
                               "\" matches no observer; the nearest names are:";
         for (const std::string& near : nearest_names(config.overrides[i].pattern, names)) message += " " + near;

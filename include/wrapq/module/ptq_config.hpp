@@ -16,9 +16,15 @@ namespace wrapq {
 
 /// One user override: every observer whose dotted name matches `pattern`
 /// (an exact name, or a glob with `*` and `?`) takes `spec`.
+///
+/// prepare() raises when a rule matches no observer, because that is
+/// almost always a typo. Recipes meant for several model shapes (with and
+/// without per-layer inputs, say) set `must_match` to false on rules that
+/// only some shapes use.
 struct override_rule {
     std::string pattern;
     quant_spec spec;
+    bool must_match = true;
 };
 
 /// Returns the last segment of a dotted name: "act_in" for "layers.0.mlp.act_in".

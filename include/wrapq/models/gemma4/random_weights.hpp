@@ -1,0 +1,43 @@
+// wrapq/models/gemma4/random_weights.hpp: deterministic pseudo-random weights for Gemma 4 models.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/core/tensor.hpp"
+#include "wrapq/module/visitor.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace wrapq::gemma4 {
+
+/// Fills every parameter of `model` from a generator seeded with `seed`:
+/// norm weights 1 + 0.1 N(0, 1), layer scalars 1, and every other weight
+/// N(0, 1) / sqrt(fan-in), where the fan-in is the last extent. Same seed,
+/// same model type: same weights, on any machine with the same standard library.
+///
+/// Example:
+/// @code
+///   gemma4::for_causal_lm<gemma4::tiny_text> lm;
+///   gemma4::fill_random_weights(lm, 7);
+/// @endcode
+template <class M>
+void fill_random_weights(M& model, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for_each_parameter(model, [&](const std::string& name, auto& p) {
+        using P = std::remove_cvref_t<decltype(p)>;
+        p.value = xt::zeros<float>(P::shape);
+        const bool is_norm = name.ends_with("norm.weight");
+        const bool is_scalar = name.ends_with("layer_scalar");
+        const float inv_fan_in = 1.0f / std::sqrt(static_cast<float>(P::shape.back()));
+        for (float& v : p.value) {
+            if (is_scalar) v = 1.0f;
+            else if (is_norm) v = 1.0f + 0.1f * normal(rng);
+            else v = normal(rng) * inv_fan_in;
+        }
+    });
+}
+
+}  // namespace wrapq::gemma4
