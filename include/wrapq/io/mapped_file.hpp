@@ -24,8 +24,8 @@ namespace wrapq::io {
 /// A whole regular file mapped read-only with MAP_PRIVATE. The kernel reads
 /// pages on first access, so opening a file of several GB costs no I/O and
 /// only the bytes that are read are loaded. The mapping is released in the
-/// destructor. The object is movable; a move keeps the mapping at the same
-/// address, so spans from bytes() stay valid until the owning object dies.
+/// destructor. The object is movable, and a move keeps the mapping at the
+/// same address, so spans from bytes() stay valid until the owning object is destroyed.
 ///
 /// NOTE: if another process truncates the file while it is mapped, reading
 /// the lost pages raises SIGBUS. POSIX offers no portable way to prevent this.
@@ -38,7 +38,7 @@ public:
     /// be mapped. An empty file gives an empty mapping.
     static mapped_file open(const std::filesystem::path& path) {
         // O_NONBLOCK keeps open() from waiting for a writer when the path is a
-        // FIFO; the regular-file check below then rejects it.
+        // FIFO, which the regular-file check below then rejects.
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) throw system_failure(path, "cannot open the file for reading", errno);
 
@@ -71,7 +71,7 @@ public:
             file.address_ = address;
             file.size_ = static_cast<std::size_t>(size);
         }
-        // The mapping keeps its own reference to the file, so the descriptor can go.
+        // The mapping keeps its own reference to the file, so closing the descriptor is safe.
         ::close(fd);
         return file;
     }
@@ -105,8 +105,8 @@ private:
         size_ = 0;
     }
 
-    static io_error system_failure(const std::filesystem::path& path, const std::string& what, int error) {
-        return io_error(path.string() + ": " + what + ": " + std::generic_category().message(error));
+    static io_error system_failure(const std::filesystem::path& path, const std::string& operation, int error) {
+        return io_error(path.string() + ": " + operation + ": " + std::generic_category().message(error));
     }
 
     void* address_ = nullptr;

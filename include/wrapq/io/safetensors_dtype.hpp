@@ -15,7 +15,7 @@ namespace wrapq::io {
 /// Element type of a tensor in a safetensors file. The list and the bit sizes
 /// follow the Dtype enum of the reference implementation (huggingface/safetensors,
 /// safetensors/src/tensor.rs). Every type is little-endian. wrapq converts
-/// f32, f16 and bf16 to float32; the others can only be read as raw bytes.
+/// f32, f16 and bf16 to float32, and reads the others only as raw bytes.
 enum class safetensors_dtype {
     boolean,   ///< "BOOL", one byte per element
     f4,        ///< "F4", 4-bit MX float, two elements per byte
@@ -72,7 +72,7 @@ inline constexpr std::array<safetensors_dtype_entry, 20> safetensors_dtype_table
 
 }  // namespace detail
 
-/// The name a safetensors header uses for `dtype`, such as "BF16".
+/// Returns the name that a safetensors header uses for `dtype`, such as "BF16".
 constexpr std::string_view to_string(safetensors_dtype dtype) noexcept {
     for (const auto& entry : detail::safetensors_dtype_table) {
         if (entry.dtype == dtype) return entry.name;
@@ -88,8 +88,8 @@ constexpr std::size_t bit_size(safetensors_dtype dtype) noexcept {
     return 0;
 }
 
-/// The dtype named `name` in a header ("F32", "BF16", ...), or nullopt for an
-/// unknown name. Names are case-sensitive, as in the reference implementation.
+/// Parses a dtype name of a header ("F32", "BF16", ...) and returns nullopt
+/// for an unknown name. Names are case-sensitive, as in the reference implementation.
 ///
 /// Example:
 /// @code
@@ -103,7 +103,7 @@ constexpr std::optional<safetensors_dtype> parse_safetensors_dtype(std::string_v
     return std::nullopt;
 }
 
-/// All dtype names, comma-separated, for error messages.
+/// Lists all dtype names, comma-separated, for error messages.
 inline std::string safetensors_dtype_names() {
     std::string names;
     for (const auto& entry : detail::safetensors_dtype_table) {

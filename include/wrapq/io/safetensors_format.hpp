@@ -56,7 +56,10 @@ inline void write_le(std::byte* out, std::uint64_t value, int byte_count) noexce
 template <class Shape>
 std::string describe_shape(const Shape& shape) {
     std::string text = "(";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (i > 0) text += ", ";
+        text += std::to_string(shape[i]);
+    }
     return text + ")";
 }
 
@@ -78,10 +81,10 @@ inline std::string quote_name(std::string_view name) {
     return text + "'";
 }
 
-/// Number of elements of `shape`, or nullopt when the product of its nonzero
-/// extents exceeds 2^63 - 1. The bound keeps every stride of a row-major
-/// tensor within std::ptrdiff_t, even for a shape such as (0, 2^63) whose
-/// element count is 0.
+/// Returns the number of elements of `shape`, or nullopt when the product of
+/// its nonzero extents exceeds 2^63 - 1. The bound keeps every stride of a
+/// row-major tensor within std::ptrdiff_t. A zero extent does not exempt a
+/// shape, so (0, 2^63) is rejected although it has no elements.
 template <class Shape>
 std::optional<std::uint64_t> checked_element_count(const Shape& shape) noexcept {
     constexpr std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());

@@ -52,11 +52,11 @@ struct tensor_info {
 /// object is movable but not copyable, and unmaps the file when destroyed.
 /// Const member functions may run concurrently from several threads.
 ///
-/// Every error is a wrapq::error whose message starts with the file path:
-/// io_error when the file cannot be opened or mapped, format_error when the
-/// contents break the format, invalid_argument for a missing tensor name or
-/// a dtype that load() cannot convert, and shape_error for a load_into()
-/// output of the wrong shape.
+/// Every error is a wrapq::error whose message starts with the file path.
+/// open() throws io_error when the file cannot be opened or mapped, and
+/// format_error when the contents break the format. The accessors throw
+/// invalid_argument for a missing tensor name or a dtype that load() cannot
+/// convert, and shape_error for a load_into() output of the wrong shape.
 ///
 /// Example:
 /// @code
@@ -81,6 +81,10 @@ public:
     /// Gaps between tensors and bytes after the last tensor are accepted,
     /// although the reference implementation rejects them, because no read
     /// can reach outside the file through them.
+    ///
+    /// NOTE: the JSON tree needs about 25 times the header size in memory for
+    /// a header of tiny values (see parse_json), so a hostile header at the
+    /// 100 MB limit can make open() allocate about 2.5 GB.
     static safetensors_file open(const std::filesystem::path& path) {
         safetensors_file file;
         file.path_ = path;
@@ -92,7 +96,7 @@ public:
     /// The path that open() received.
     const std::filesystem::path& path() const noexcept { return path_; }
 
-    /// Tensor names in the order of the header.
+    /// Returns the tensor names in the order of the header.
     std::vector<std::string> names() const {
         std::vector<std::string> result;
         result.reserve(tensors_.size());
@@ -108,8 +112,8 @@ public:
 
     bool contains(std::string_view name) const { return index_.find(name) != index_.end(); }
 
-    /// The entry of tensor `name`. Throws invalid_argument listing up to three
-    /// nearest names when the file has no such tensor.
+    /// Returns the entry of tensor `name`. Throws invalid_argument listing up
+    /// to three nearest names when the file has no such tensor.
     const tensor_info& info(std::string_view name) const {
         const auto found = index_.find(name);
         if (found == index_.end()) throw_not_found(name);
@@ -119,8 +123,8 @@ public:
     /// The "__metadata__" object of the header, sorted by key. Empty when the header has none.
     const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
 
-    /// The stored little-endian bytes of tensor `name`, in any dtype. The span
-    /// points into the mapping and stays valid as long as this object lives.
+    /// Returns the stored little-endian bytes of tensor `name`, in any dtype.
+    /// The span points into the mapping and stays valid as long as this object lives.
     std::span<const std::byte> bytes(std::string_view name) const {
         const tensor_info& entry = info(name);
         return data_.subspan(entry.data_begin, entry.byte_size());
@@ -223,8 +227,8 @@ private:
         }
         for (const auto& [key, item] : value.as_object()) {
             if (key != "dtype" && key != "shape" && key != "data_offsets") {
-                throw format_error(subject + " has the unexpected key " + detail::quote_name(key) + " at byte " +
-                                   std::to_string(item.offset()) +
+                throw format_error(subject + " has the unexpected key " + detail::quote_name(key) +
+                                   ", whose value is at byte " + std::to_string(item.offset()) +
                                    "; a tensor entry has exactly the keys dtype, shape and data_offsets");
             }
         }
@@ -237,9 +241,8 @@ private:
         entry.dtype = parse_dtype(subject, dtype_value);
 
         if (!shape_value.is_array()) {
-            throw format_error(subject + " has a shape of JSON type " + std::string(shape_value.type_name()) +
-                               " at byte " + std::to_string(shape_value.offset()) +
-                               ", but it must be an array of non-negative integers");
+            throw format_error(subject + ": shape is a JSON " + std::string(shape_value.type_name()) + " at byte " +
+                               std::to_string(shape_value.offset()) + ", but it must be an array of non-negative integers");
         }
         std::vector<std::uint64_t> extents;
         for (std::size_t i = 0; i < shape_value.as_array().size(); ++i) {
@@ -255,8 +258,8 @@ private:
             const std::string found = offsets_value.is_array()
                                           ? "an array of " + std::to_string(offsets_value.as_array().size()) + " entries"
                                           : "a JSON " + std::string(offsets_value.type_name());
-            throw format_error(subject + " has data_offsets at byte " + std::to_string(offsets_value.offset()) + " that are " +
-                               found + ", but they must be an array [begin, end] of two non-negative integers");
+            throw format_error(subject + ": data_offsets is " + found + " at byte " + std::to_string(offsets_value.offset()) +
+                               ", but it must be an array [begin, end] of two non-negative integers");
         }
         const std::uint64_t begin = require_uint64(subject, "data_offsets begin", offsets_value.as_array()[0]);
         const std::uint64_t end = require_uint64(subject, "data_offsets end", offsets_value.as_array()[1]);
@@ -309,7 +312,7 @@ private:
 
     safetensors_dtype parse_dtype(const std::string& subject, const json_value& value) const {
         if (!value.is_string()) {
-            throw format_error(subject + " has a dtype of JSON type " + std::string(value.type_name()) + " at byte " +
+            throw format_error(subject + ": dtype is a JSON " + std::string(value.type_name()) + " at byte " +
                                std::to_string(value.offset()) + ", but it must be a string such as \"F32\"");
         }
         const std::optional<safetensors_dtype> dtype = parse_safetensors_dtype(value.as_string());
@@ -320,21 +323,21 @@ private:
         return *dtype;
     }
 
-    /// Returns an integer in [0, 2^64 - 1], and otherwise throws a message
-    /// that names the field (`what`) and says why the value does not qualify.
-    std::uint64_t require_uint64(const std::string& subject, const std::string& what, const json_value& value) const {
+    /// Returns an integer in [0, 2^64 - 1]. Otherwise throws format_error with
+    /// a message that names the field and explains why the value is invalid.
+    std::uint64_t require_uint64(const std::string& subject, const std::string& field, const json_value& value) const {
         if (const std::optional<std::uint64_t> number = value.to_uint64()) return *number;
 
         const std::string where = " at byte " + std::to_string(value.offset());
         if (!value.is_number()) {
-            throw format_error(subject + " has a " + what + " of JSON type " + std::string(value.type_name()) + where +
+            throw format_error(subject + ": " + field + " is a JSON " + std::string(value.type_name()) + where +
                                ", but it must be a non-negative integer");
         }
         const std::string& text = value.number_text();
         std::string reason = "it must be a non-negative integer";
         if (!value.is_integer()) reason = "it must be written as an integer, without a fraction or exponent";
         else if (text.front() != '-') reason = "it does not fit in 64 bits";
-        throw format_error(subject + " has the " + what + " " + text + where + ", but " + reason);
+        throw format_error(subject + ": " + field + " is " + text + where + ", but " + reason);
     }
 
     void reject_overlaps() const {
@@ -358,7 +361,10 @@ private:
     }
 
     static std::string range_text(const tensor_info& entry) {
-        return "[" + std::to_string(entry.data_begin) + ", " + std::to_string(entry.data_end) + "]";
+        // Appending, rather than "[" + std::string, avoids a false -Wrestrict warning of GCC 12.
+        std::string text = "[";
+        text += std::to_string(entry.data_begin) + ", " + std::to_string(entry.data_end) + "]";
+        return text;
     }
 
     void require_float_loadable(const tensor_info& entry) const {
@@ -378,7 +384,8 @@ private:
             message += "; nearest names:";
             const std::vector<std::string> nearest = nearest_names(name, names(), 3);
             for (std::size_t i = 0; i < nearest.size(); ++i) {
-                message += (i ? ", " : " ") + detail::quote_name(nearest[i]);
+                message += i > 0 ? ", " : " ";
+                message += detail::quote_name(nearest[i]);
             }
         }
         throw invalid_argument(message);
