@@ -141,6 +141,33 @@ constexpr std::array<attention_kind, L> repeat_pattern(const std::array<attentio
     return out;
 }
 
+/// True when every layer's head count divides the query heads (grouped-query attention).
+template <std::size_t L>
+constexpr bool heads_divide(const text_config<L>& c) {
+    for (const layer_spec& s : c.layers) {
+        if (s.kv_heads == 0 || c.dims.num_heads % s.kv_heads != 0) return false;
+    }
+    return true;
+}
+
+/// True when every head_dim is even and positive, as rotate-half RoPE needs.
+template <std::size_t L>
+constexpr bool head_dims_even(const text_config<L>& c) {
+    for (const layer_spec& s : c.layers) {
+        if (s.head_dim == 0 || s.head_dim % 2 != 0) return false;
+    }
+    return true;
+}
+
+/// True when each shared-KV layer has an earlier non-shared layer of its kind.
+template <std::size_t L>
+constexpr bool kv_sources_exist(const text_config<L>& c) {
+    for (std::size_t i = 0; i < L; ++i) {
+        if (c.layers[i].shares_kv && c.kv_source(i) == i) return false;
+    }
+    return true;
+}
+
 /// Returns an empty string when `c` is consistent, else the first problem.
 /// Models static_assert on it, so a bad configuration fails to compile with this text.
 template <std::size_t L>

@@ -69,6 +69,10 @@ class text_model {
     static constexpr bool has_sliding = C.has_kind(attention_kind::sliding);
 
     static_assert(C.dims.num_heads > 0 && hidden_size > 0, "gemma4: hidden_size and num_heads must be positive");
+    static_assert(heads_divide(C), "gemma4: num_heads must be a multiple of every layer's kv_heads");
+    static_assert(head_dims_even(C), "gemma4: every head_dim must be even and positive (rotate-half RoPE)");
+    static_assert(kv_sources_exist(C),
+                  "gemma4: a shared-KV layer needs an earlier non-shared layer of the same attention kind");
     static_assert(check_config(C).empty(),
                   "gemma4: invalid text config; gemma4::check_config(config) returns the reason as a string");
 
@@ -96,14 +100,14 @@ public:
     static constexpr auto members() {
         using self = text_model;
         constexpr auto embeds = std::tuple{field("inputs_embeds", &self::inputs_embeds)};
-        constexpr auto full = std::tuple{field("attention_mask_full_attention", &self::attention_mask_full),
+        [[maybe_unused]] constexpr auto full = std::tuple{field("attention_mask_full_attention", &self::attention_mask_full),
                                          field("position_embeddings_full_attention_cos", &self::position_embeddings_full_cos),
                                          field("position_embeddings_full_attention_sin", &self::position_embeddings_full_sin)};
-        constexpr auto sliding = std::tuple{
+        [[maybe_unused]] constexpr auto sliding = std::tuple{
             field("attention_mask_sliding_attention", &self::attention_mask_sliding),
             field("position_embeddings_sliding_attention_cos", &self::position_embeddings_sliding_cos),
             field("position_embeddings_sliding_attention_sin", &self::position_embeddings_sliding_sin)};
-        constexpr auto ple_sites = std::tuple{field("per_layer_token_inputs", &self::per_layer_token_inputs),
+        [[maybe_unused]] constexpr auto ple_sites = std::tuple{field("per_layer_token_inputs", &self::per_layer_token_inputs),
                                               field("per_layer_projection", &self::per_layer_projection),
                                               field("per_layer_inputs", &self::per_layer_inputs)};
         constexpr auto children = std::tuple{field("embed_tokens", &self::embed_tokens), field("layers", &self::layers),
