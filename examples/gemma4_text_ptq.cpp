@@ -16,6 +16,8 @@
 #include <wrapq/io/safetensors_writer.hpp>
 #include <wrapq/models/gemma4/checkpoint.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -63,7 +66,17 @@ settings parse_arguments(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") {
-            std::cout << "usage: gemma4_text_ptq [--checkpoint FILE] [--batches N] [--seq-len N] [--seed N] [--report FILE]\n";
+            std::cout
+                << "usage: gemma4_text_ptq [--checkpoint FILE] [--batches N] [--seq-len N] [--seed N] [--report FILE]\n"
+                   "Quantizes the tiny Gemma 4 text model (gemma4::tiny_text) with the E2B int16 recipe and compares\n"
+                   "quantized with float logits.\n"
+                   "  --checkpoint FILE  safetensors checkpoint of the tiny_text config (for example from\n"
+                   "                     scripts/make-gemma4-checkpoint config text); without it, one with\n"
+                   "                     deterministic random weights is written to a temporary file and read back\n"
+                   "  --batches N        calibration sequences, 1 to 10000 (default 8)\n"
+                   "  --seq-len N        tokens per sequence, 1 to 128 (default 16)\n"
+                   "  --seed N           seed of the weights and the token ids (default 0)\n"
+                   "  --report FILE      also write the per-observer report as JSON\n";
             std::exit(0);
         }
         if (arg != "--checkpoint" && arg != "--batches" && arg != "--seq-len" && arg != "--seed" && arg != "--report") {
@@ -80,21 +93,35 @@ settings parse_arguments(int argc, char** argv) {
     return s;
 }
 
-/// Writes a checkpoint with deterministic random weights in the
-/// Gemma4ForConditionalGeneration layout, without the tied lm_head, as the
-/// published files are.
-fs::path write_random_checkpoint(unsigned long seed) {
-    auto source = std::make_unique<model_type>();
-    gemma4::fill_random_weights(*source, seed);
-    io::safetensors_writer writer;
-    for_each_parameter(*source, [&](const std::string& name, auto& p) {
-        if (name != "lm_head.weight") writer.add(name, p.value);
-    });
-    writer.set_metadata("format", "pt");
-    const fs::path path = fs::temp_directory_path() / ("wrapq-gemma4-tiny-" + std::to_string(seed) + ".safetensors");
-    writer.write(path);
-    return path;
-}
+/// A checkpoint file that is deleted when the object goes out of scope.
+class scratch_checkpoint {
+public:
+    /// Writes deterministic random weights in the Gemma4ForConditionalGeneration
+    /// layout, without the tied lm_head, as the published files are. The name
+    /// contains the process id, so parallel runs never share a file.
+    explicit scratch_checkpoint(unsigned long seed) {
+        auto source = std::make_unique<model_type>();
+        gemma4::fill_random_weights(*source, seed);
+        io::safetensors_writer writer;
+        for_each_parameter(*source, [&](const std::string& name, auto& p) {
+            if (name != "lm_head.weight") writer.add(name, p.value);
+        });
+        writer.set_metadata("format", "pt");
+        path_ = fs::temp_directory_path() /
+                ("wrapq-gemma4-tiny-" + std::to_string(seed) + "-" + std::to_string(::getpid()) + ".safetensors");
+        writer.write(path_);
+    }
+    scratch_checkpoint(const scratch_checkpoint&) = delete;
+    scratch_checkpoint& operator=(const scratch_checkpoint&) = delete;
+    ~scratch_checkpoint() {
+        std::error_code ignored;
+        fs::remove(path_, ignored);
+    }
+    const fs::path& path() const noexcept { return path_; }
+
+private:
+    fs::path path_;
+};
 
 nn::token_ids random_ids(std::mt19937_64& rng, std::size_t length) {
     std::uniform_int_distribution<std::int64_t> id(0, static_cast<std::int64_t>(config.vocab_size) - 1);
@@ -104,13 +131,9 @@ nn::token_ids random_ids(std::mt19937_64& rng, std::size_t length) {
 }
 
 void write_report(const fs::path& path, const std::vector<observer_record>& records) {
-    const fs::path temporary = path.string() + ".tmp";
-    {
-        std::ofstream out(temporary);
-        write_report_json(out, records);
-        if (!out) throw error("cannot write " + temporary.string());
-    }
-    fs::rename(temporary, path);  // readers never see a partial report
+    std::ostringstream json;
+    write_report_json(json, records);
+    io::write_file_atomically(path, json.str());  // readers never see a partial report
 }
 
 }  // namespace
@@ -119,12 +142,13 @@ int main(int argc, char** argv) {
     const settings s = parse_arguments(argc, argv);
     try {
         const bool generated = !s.checkpoint;
-        const fs::path path = generated ? write_random_checkpoint(s.seed) : *s.checkpoint;
+        std::optional<scratch_checkpoint> scratch;
+        if (generated) scratch.emplace(s.seed);
+        const fs::path path = generated ? scratch->path() : *s.checkpoint;
 
         auto model = std::make_unique<model_type>();
         const auto file = io::safetensors_file::open(path);
         const io::bind_report loaded = gemma4::load_checkpoint(*model, io::safetensors_source(file));
-        if (generated) fs::remove(path);
         std::cout << "checkpoint: " << (generated ? "generated, seed " + std::to_string(s.seed) : path.string()) << ", "
                   << loaded.loaded << " tensors loaded, " << loaded.tied.size() << " tied, " << loaded.unused.size()
                   << " unused\n";

@@ -5,4 +5,5 @@
 #include "wrapq/observers.hpp"
 #include "wrapq/module.hpp"
 #include "wrapq/nn.hpp"
+#include "wrapq/io.hpp"
 #include "wrapq/models/gemma4.hpp"

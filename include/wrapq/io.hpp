@@ -6,6 +6,7 @@
 #include "wrapq/io/half_float.hpp"
 #include "wrapq/io/json.hpp"
 #include "wrapq/io/mapped_file.hpp"
+#include "wrapq/io/atomic_write.hpp"
 #include "wrapq/io/bind.hpp"
 #include "wrapq/io/safetensors.hpp"
 #include "wrapq/io/safetensors_source.hpp"

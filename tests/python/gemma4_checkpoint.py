@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -299,11 +301,25 @@ def write_safetensors(path, tensors: list, metadata: dict | None = None) -> None
 
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     header_bytes += b" " * (-len(header_bytes) % 8)
-    with Path(path).open("wb") as stream:
-        stream.write(len(header_bytes).to_bytes(8, "little"))
-        stream.write(header_bytes)
-        for _, _, _, data in tensors:
-            stream.write(data)
+
+    # Write a temporary file next to the destination and rename it into
+    # place, so that a failed write (a full disk, a file size limit) never
+    # leaves a partial checkpoint under the requested name.
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(len(header_bytes).to_bytes(8, "little"))
+            stream.write(header_bytes)
+            for _, _, _, data in tensors:
+                stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def write_checkpoint(

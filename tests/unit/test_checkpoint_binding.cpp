@@ -6,7 +6,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <limits>
 #include <map>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -148,6 +151,65 @@ BOOST_AUTO_TEST_CASE(redundant_shared_kv_tensors_are_ignored) {
     const io::bind_report report = load_checkpoint(*target, file, true);  // strict: ignored ones are fine
     BOOST_TEST(report.ignored.size() == 4u);
     BOOST_TEST(report.unused.empty());
+}
+
+BOOST_AUTO_TEST_CASE(loading_a_prepared_model_is_rejected) {
+    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
+    fill_random_weights(*original, 19);
+    const map_source file = export_parameters(*original, "model.language_model.", false);
+    auto target = std::make_unique<for_conditional_generation<tiny_text>>();
+    prepare(*target, ptq_config{});
+    try {
+        load_checkpoint(*target, file);
+        BOOST_FAIL("expected invalid_argument");
+    } catch (const invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("before prepare()") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_weights_are_rejected) {
+    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
+    fill_random_weights(*original, 20);
+    map_source file = export_parameters(*original, "model.language_model.", false);
+    file.tensors["model.language_model.norm.weight"](3) = std::numeric_limits<float>::quiet_NaN();
+    auto target = std::make_unique<for_conditional_generation<tiny_text>>();
+    try {
+        load_checkpoint(*target, file);
+        BOOST_FAIL("expected value_error");
+    } catch (const value_error& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find("model.language_model.norm.weight") != std::string::npos);
+        BOOST_TEST(message.find("flat index 3") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(unloadable_dtype_is_rejected_before_assignment) {
+    auto original = std::make_unique<for_causal_lm<tiny_text>>();
+    fill_random_weights(*original, 21);
+    io::safetensors_writer writer;
+    for_each_parameter(*original, [&](const std::string& name, auto& p) {
+        if (name == "lm_head.weight") return;
+        if (name == "model.norm.weight") {
+            const std::vector<std::int32_t> ints(16, 1);
+            writer.add_bytes(name, io::safetensors_dtype::i32, {16}, std::as_bytes(std::span(ints)));
+        } else {
+            writer.add(name, p.value);
+        }
+    });
+    const std::filesystem::path path = std::filesystem::temp_directory_path() / "wrapq-test-i32-norm.safetensors";
+    writer.write(path);
+    const auto file = io::safetensors_file::open(path);
+    auto target = std::make_unique<for_causal_lm<tiny_text>>();
+    try {
+        load_checkpoint(*target, io::safetensors_source(file));
+        BOOST_FAIL("expected value_error");
+    } catch (const value_error& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find("I32") != std::string::npos);
+        BOOST_TEST(message.find("F32, F16 or BF16") != std::string::npos);
+    }
+    BOOST_TEST(xt::amax(xt::abs(target->model.embed_tokens.weight.value))() == 0.0f);  // nothing was assigned
+    std::filesystem::remove(path);
 }
 
 BOOST_AUTO_TEST_CASE(e2b_recipe_schemes) {

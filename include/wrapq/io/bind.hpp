@@ -7,8 +7,10 @@
 #include "wrapq/module/name_match.hpp"
 #include "wrapq/module/parameter.hpp"
 #include "wrapq/module/visitor.hpp"
+#include "wrapq/observers/observer.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -49,6 +51,10 @@ struct bind_options {
 
     /// Raise instead of reporting when the file has tensors no parameter uses.
     bool strict = false;
+
+    /// Accept NaN and infinite weights. Off by default: such a weight makes
+    /// calibration fail far downstream, at an unrelated site.
+    bool allow_nonfinite = false;
 };
 
 /// The outcome of load_parameters(): counts and names of what it loaded, tied, ignored and skipped.
@@ -80,6 +86,16 @@ std::optional<std::string> find_in_source(const std::string& name, const std::se
     return std::nullopt;
 }
 
+/// Throws value_error naming the tensor, the flat index and the value of its first non-finite element.
+inline void reject_nonfinite(const tensor& values, const std::string& label, const std::string& name) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(values.data()[i])) {
+            throw value_error(label + ": tensor '" + name + "' has the non-finite value " + to_text(values.data()[i]) +
+                              " at flat index " + std::to_string(i) + "; the checkpoint is corrupt");
+        }
+    }
+}
+
 }  // namespace detail
 
 /// Loads every parameter of `model` from `source` by dotted name.
@@ -92,12 +108,22 @@ std::optional<std::string> find_in_source(const std::string& name, const std::se
 ///
 /// Throws value_error naming the tensor and the source for a missing
 /// tensor (with the nearest file names) or a shape that differs from the
-/// compile-time shape (expected and found). Names and shapes are all
-/// checked before the first assignment, so those errors leave the model as
-/// it was; an error while reading data (an unsupported dtype, say) leaves
-/// the parameters loaded before it.
+/// compile-time shape (expected and found), a dtype the source cannot load
+/// (when the source offers check_loadable()), and a NaN or infinite value
+/// (unless `options.allow_nonfinite`). Names, shapes and dtypes are all
+/// checked before the first assignment; a non-finite value is found while
+/// reading and leaves the parameters loaded before it. Throws
+/// invalid_argument for a model that was already prepared.
 template <Module M, TensorSource S>
 bind_report load_parameters(M& model, const S& source, const bind_options& options = {}) {
+    // Weights are observed at prepare() and quantized at convert(), so loading
+    // afterwards would leave stale statistics and quantized copies.
+    for_each_observer(model, [&](const std::string& name, const auto& observer) {
+        if (observer.mode != ptq_mode::no_quant) {
+            throw invalid_argument("load_parameters: observer " + name + " is in " + std::string(to_string(observer.mode)) +
+                                   " mode; load weights into a model before prepare()");
+        }
+    });
     const std::vector<std::string> file_names = source.names();
     const std::set<std::string> available(file_names.begin(), file_names.end());
     std::set<std::string> used;
@@ -117,7 +143,11 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
                 plan.push_back({name, std::nullopt});
                 return;
             }
-            std::string message = source.label() + ": tensor '" + name + "' is missing; the nearest names are:";
+            std::string message = source.label() + ": tensor '" + name + "' is missing";
+            for (const auto& [model_prefix, file_prefix] : options.prefix_aliases) {
+                if (name.rfind(model_prefix, 0) == 0) message += " (also looked for '" + file_prefix + name.substr(model_prefix.size()) + "')";
+            }
+            message += "; the checkpoint may not match the compile-time config. The nearest names are:";
             for (const std::string& near : nearest_names(name, file_names)) message += " " + near;
             throw value_error(message);
         }
@@ -128,6 +158,7 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
                               " but the model expects " + detail::shape_text(expected) +
                               "; the checkpoint does not match the compile-time config");
         }
+        if constexpr (requires { source.check_loadable(*found); }) source.check_loadable(*found);
         used.insert(*found);
         plan.push_back({name, found});
     });
@@ -153,7 +184,9 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         by_name[name] = &p.value;
         const planned& step = plan[index++];
         if (step.file_name) {
-            p.assign(source.load(*step.file_name));
+            tensor values = source.load(*step.file_name);
+            if (!options.allow_nonfinite) detail::reject_nonfinite(values, source.label(), *step.file_name);
+            p.assign(std::move(values));
             ++report.loaded;
         }
     });

@@ -27,6 +27,16 @@ public:
     std::vector<std::size_t> shape(const std::string& name) const { return file_->info(name).shape; }
     tensor load(const std::string& name) const { return file_->load(name); }
 
+    /// Throws value_error naming the tensor, its dtype and the file unless
+    /// load() can convert it, so a binder can reject the file before assigning anything.
+    void check_loadable(const std::string& name) const {
+        const tensor_info& entry = file_->info(name);
+        if (!is_float_loadable(entry.dtype)) {
+            throw value_error(label() + ": tensor '" + name + "' is stored as " + std::string(to_string(entry.dtype)) +
+                              ", which wrapq cannot load as weights; convert the checkpoint to F32, F16 or BF16");
+        }
+    }
+
 private:
     const safetensors_file* file_;
 };

@@ -4,6 +4,7 @@
 #include "wrapq/config.hpp"
 #include "wrapq/models/gemma4/attention.hpp"
 #include "wrapq/models/gemma4/causal_lm.hpp"
+#include "wrapq/models/gemma4/checkpoint.hpp"
 #include "wrapq/models/gemma4/config.hpp"
 #include "wrapq/models/gemma4/decoder_layer.hpp"
 #include "wrapq/models/gemma4/mlp.hpp"

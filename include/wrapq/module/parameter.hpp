@@ -40,6 +40,15 @@ struct parameter {
         value = tensor(v);
     }
 
+    /// Moves `values` into the parameter, without a copy.
+    /// Throws shape_error naming both shapes when they differ.
+    void assign(tensor&& values) {
+        if (values.dimension() != rank || !std::equal(shape.begin(), shape.end(), values.shape().begin())) {
+            throw shape_error("parameter: expected shape " + describe(shape) + ", got " + describe(values.shape()));
+        }
+        value = std::move(values);
+    }
+
     template <class Shape>
     static std::string describe(const Shape& s) {
         std::string out = "(";

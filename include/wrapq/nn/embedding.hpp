@@ -67,7 +67,7 @@ public:
 
     tensor forward(const token_ids& ids) {
         const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
-        return fake_quant_site(act_out, gather_rows(w, ids, weight_observer.name));
+        return fake_quant_site(act_out, gather_rows(w, ids, site_name()));
     }
 
     void on_prepare() {
@@ -77,6 +77,9 @@ public:
     void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
 
 private:
+    // Observer names exist only after prepare(); before it, errors say "embedding".
+    std::string site_name() const { return weight_observer.name.empty() ? "embedding" : weight_observer.name; }
+
     std::optional<tensor> quantized_weight_;
 };
 
@@ -119,7 +122,7 @@ public:
 
     tensor forward(const token_ids& ids) {
         const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
-        const tensor e = fake_quant_site(embedding_observer, gather_rows(w, ids, weight_observer.name));
+        const tensor e = fake_quant_site(embedding_observer, gather_rows(w, ids, site_name()));
         const float scale = (embed_scale_observer.mode == ptq_mode::quantized) ? quantized_scale_ : embed_scale_;
         return fake_quant_site(act_out, e * scale);
     }
@@ -136,6 +139,8 @@ public:
     }
 
 private:
+    std::string site_name() const { return weight_observer.name.empty() ? "scaled_embedding" : weight_observer.name; }
+
     float embed_scale_;
     float quantized_scale_ = 0.0f;
     std::optional<tensor> quantized_weight_;

@@ -71,6 +71,13 @@ class text_model {
     static_assert(C.dims.num_heads > 0 && hidden_size > 0, "gemma4: hidden_size and num_heads must be positive");
     static_assert(heads_divide(C), "gemma4: num_heads must be a multiple of every layer's kv_heads");
     static_assert(head_dims_even(C), "gemma4: every head_dim must be even and positive (rotate-half RoPE)");
+    static_assert(C.vocab_size > 0, "gemma4: vocab_size must be positive");
+    static_assert(C.dims.ple_dim == 0 || C.ple_vocab_size > 0,
+                  "gemma4: per-layer inputs (ple_dim > 0) need ple_vocab_size");
+    static_assert(C.dims.sliding_window > 0 || !C.has_kind(attention_kind::sliding),
+                  "gemma4: sliding-attention layers need a sliding_window of at least 1");
+    static_assert(C.num_kv_shared_layers < num_layers,
+                  "gemma4: num_kv_shared_layers must leave at least one layer that computes K/V");
     static_assert(kv_sources_exist(C),
                   "gemma4: a shared-KV layer needs an earlier non-shared layer of the same attention kind");
     static_assert(check_config(C).empty(),
