@@ -29,26 +29,6 @@ constexpr text_config<1> one_sliding_layer = make_text_config<1>({
     .pattern = {attention_kind::sliding},
 });
 
-/// Fills every parameter deterministically: norms near 1, layer scalars 1,
-/// other weights normal with standard deviation 1/sqrt(fan-in).
-template <class M>
-void randomize(M& model, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for_each_parameter(model, [&](const std::string& name, auto& p) {
-        using P = std::remove_cvref_t<decltype(p)>;
-        p.value = xt::zeros<float>(P::shape);
-        const bool is_norm = name.ends_with("norm.weight");
-        const bool is_scalar = name.ends_with("layer_scalar");
-        const float fan_in = static_cast<float>(P::shape.back());
-        for (float& v : p.value) {
-            if (is_scalar) v = 1.0f;
-            else if (is_norm) v = 1.0f + 0.1f * normal(rng);
-            else v = normal(rng) / std::sqrt(fan_in);
-        }
-    });
-}
-
 nn::token_ids ids_of(const std::vector<std::int64_t>& values) {
     nn::token_ids ids = xt::zeros<std::int64_t>({std::size_t{1}, values.size()});
     for (std::size_t i = 0; i < values.size(); ++i) ids(0, i) = values[i];
@@ -157,7 +137,7 @@ BOOST_AUTO_TEST_CASE(shared_kv_layers_have_no_k_side) {
 
 BOOST_AUTO_TEST_CASE(logits_to_keep_and_softcap) {
     for_causal_lm<tiny_text> lm;
-    randomize(lm, 1);
+    fill_random_weights(lm, 1);
     lm.tie_lm_head();
     const nn::token_ids ids = ids_of({2, 17, 99, 5, 64, 1});
     const tensor all = lm.forward(ids);
@@ -172,7 +152,7 @@ BOOST_AUTO_TEST_CASE(logits_to_keep_and_softcap) {
 
 BOOST_AUTO_TEST_CASE(sliding_window_hides_old_tokens) {
     text_model<one_sliding_layer> model;
-    randomize(model, 2);
+    fill_random_weights(model, 2);
     const tensor a = model.forward(ids_of({1, 2, 3, 4, 5, 6, 7, 8}));
     const tensor b = model.forward(ids_of({9, 2, 3, 4, 5, 6, 7, 8}));  // only token 0 differs
     // Positions 0-3 see token 0 through the window of 4; positions 4-7 do not.
@@ -184,7 +164,7 @@ BOOST_AUTO_TEST_CASE(sliding_window_hides_old_tokens) {
 
 BOOST_AUTO_TEST_CASE(shared_layers_read_producer_kv) {
     text_model<tiny_shared_kv> model;
-    randomize(model, 3);
+    fill_random_weights(model, 3);
     const nn::token_ids ids = ids_of({2, 40, 41, 42});
     const tensor before = model.forward(ids);
     // Layer 3 (sliding, shared) reads layer 1's K/V: changing layer 1's
@@ -197,7 +177,7 @@ BOOST_AUTO_TEST_CASE(shared_layers_read_producer_kv) {
 
 BOOST_AUTO_TEST_CASE(bad_inputs_are_rejected) {
     text_model<tiny_text> model;
-    randomize(model, 4);
+    fill_random_weights(model, 4);
     BOOST_CHECK_THROW(model.forward(ids_of({1, 200})), value_error);
     BOOST_CHECK_THROW(model.forward(nn::token_ids{1, 2, 3}), shape_error);
     nn::token_ids too_long = xt::zeros<std::int64_t>({std::size_t{1}, std::size_t{129}});
@@ -206,7 +186,7 @@ BOOST_AUTO_TEST_CASE(bad_inputs_are_rejected) {
 
 BOOST_AUTO_TEST_CASE(ptq_end_to_end_int16) {
     for_conditional_generation<tiny_text> model;
-    randomize(model, 5);
+    fill_random_weights(model, 5);
     model.tie_lm_head();
     std::mt19937 rng(6);
     std::uniform_int_distribution<std::int64_t> token(0, 127);
