@@ -6,4 +6,5 @@
 #include "wrapq/module.hpp"
 #include "wrapq/nn.hpp"
 #include "wrapq/io.hpp"
+#include "wrapq/circle.hpp"
 #include "wrapq/models/gemma4.hpp"

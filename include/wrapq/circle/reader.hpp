@@ -1,0 +1,275 @@
+// wrapq/circle/reader.hpp: reading the Circle files that wrapq writes, for round-trip checks.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/circle/graph.hpp"
+#include "wrapq/circle/schema.hpp"
+#include "wrapq/core/errors.hpp"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace wrapq::circle {
+
+/// A model read from a file, with where each buffer's data lies in the file.
+struct read_model_result {
+    model m;
+    /// Operator code names, parallel to m.operator_codes (for example "RMS_NORM").
+    std::vector<std::string> opcode_names;
+    /// Raw OperatorCode fields as stored, parallel to m.operator_codes.
+    std::vector<std::int8_t> deprecated_builtin_codes;
+    std::vector<std::int32_t> builtin_codes;
+    /// File offset of each buffer's first data byte; 0 for an empty buffer.
+    std::vector<std::uint64_t> buffer_offsets;
+    /// True when the buffer data follows the FlatBuffer (Buffer.offset and Buffer.size).
+    bool extended_layout = false;
+};
+
+namespace detail {
+
+using flatbuffers::Offset;
+using flatbuffers::Table;
+using flatbuffers::Vector;
+
+/// Generic access to one table that checks each field with the FlatBuffers
+/// verifier before reading it, so a truncated or corrupt file raises
+/// format_error instead of reading out of bounds. It checks only the fields
+/// wrapq reads; the generated verifier of the official schema checks the rest.
+class checked_table {
+public:
+    checked_table(const Table* table, flatbuffers::Verifier& verifier, std::string what)
+        : table_(table), verifier_(verifier), what_(std::move(what)) {
+        if (table_ == nullptr) fail("is missing");
+        if (!table_->VerifyTableStart(verifier_)) fail("has an invalid vtable");
+        verifier_.EndTable();
+    }
+
+    template <class T>
+    T scalar(int id, T default_value) const {
+        if (!table_->VerifyField<T>(verifier_, field_offset(id), sizeof(T))) fail("has an invalid field " + std::to_string(id));
+        return table_->GetField<T>(field_offset(id), default_value);
+    }
+
+    bool has(int id) const { return table_->CheckField(field_offset(id)); }
+
+    std::string string(int id) const {
+        const auto* text = table_->GetPointer<const flatbuffers::String*>(field_offset(id));
+        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyString(text)) {
+            fail("has an invalid string field " + std::to_string(id));
+        }
+        return text == nullptr ? std::string() : text->str();
+    }
+
+    template <class T>
+    std::vector<T> vector(int id) const {
+        const auto* values = table_->GetPointer<const Vector<T>*>(field_offset(id));
+        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(values)) {
+            fail("has an invalid vector field " + std::to_string(id));
+        }
+        if (values == nullptr) return {};
+        return std::vector<T>(values->begin(), values->end());
+    }
+
+    /// Tables of vector field `id`, each checked as it is wrapped.
+    std::vector<checked_table> tables(int id, const std::string& element) const {
+        const auto* list = table_->GetPointer<const Vector<Offset<Table>>*>(field_offset(id));
+        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(list)) {
+            fail("has an invalid table vector field " + std::to_string(id));
+        }
+        std::vector<checked_table> result;
+        if (list == nullptr) return result;
+        for (flatbuffers::uoffset_t i = 0; i < list->size(); ++i) {
+            result.emplace_back(list->Get(i), verifier_, element + " " + std::to_string(i));
+        }
+        return result;
+    }
+
+    checked_table child(int id, const std::string& element) const {
+        if (!table_->VerifyOffset(verifier_, field_offset(id))) fail("has an invalid table field " + std::to_string(id));
+        return checked_table(table_->GetPointer<const Table*>(field_offset(id)), verifier_, element);
+    }
+
+    const Table* raw() const noexcept { return table_; }
+
+    [[noreturn]] void fail(const std::string& problem) const {
+        throw format_error("circle reader: " + what_ + " " + problem);
+    }
+
+private:
+    const Table* table_;
+    flatbuffers::Verifier& verifier_;
+    std::string what_;
+};
+
+inline builtin_options read_options(const checked_table& node, std::size_t index) {
+    builtin_options options;
+    options.union_type = node.scalar<std::uint8_t>(field::op::builtin_options_type, 0);
+    if (options.union_type == 0) return options;
+    const options_table* table = find_options_table(options.union_type);
+    if (table == nullptr) {
+        node.fail("has builtin options of union type " + std::to_string(options.union_type) + ", which wrapq does not define");
+    }
+    const checked_table values = node.child(field::op::builtin_options, "options of operator " + std::to_string(index));
+    for (const option_field& f : table->fields) {
+        switch (f.kind) {
+            case field_kind::boolean:
+                options.values.emplace_back(values.scalar<std::uint8_t>(f.id, f.default_value != 0.0 ? 1 : 0) != 0);
+                break;
+            case field_kind::int8:
+                options.values.emplace_back(values.scalar<std::int8_t>(f.id, static_cast<std::int8_t>(f.default_value)));
+                break;
+            case field_kind::int32:
+                options.values.emplace_back(values.scalar<std::int32_t>(f.id, static_cast<std::int32_t>(f.default_value)));
+                break;
+            case field_kind::float32:
+                options.values.emplace_back(values.scalar<float>(f.id, static_cast<float>(f.default_value)));
+                break;
+            case field_kind::int32_vector: options.values.emplace_back(values.vector<std::int32_t>(f.id)); break;
+        }
+    }
+    return options;
+}
+
+inline tensor read_tensor(const checked_table& t) {
+    tensor result;
+    result.shape = t.vector<std::int32_t>(field::tensor::shape);
+    result.type = static_cast<tensor_type>(t.scalar<std::int8_t>(field::tensor::type, 0));
+    result.buffer = t.scalar<std::uint32_t>(field::tensor::buffer, 0);
+    result.name = t.string(field::tensor::name);
+    if (t.has(field::tensor::quantization)) {
+        const checked_table q = t.child(field::tensor::quantization, "quantization of tensor \"" + result.name + "\"");
+        quantization quant;
+        quant.scale = q.vector<float>(field::quantization::scale);
+        quant.zero_point = q.vector<std::int64_t>(field::quantization::zero_point);
+        quant.quantized_dimension = q.scalar<std::int32_t>(field::quantization::quantized_dimension, 0);
+        // A table with no scale is how TFLite writers spell "not quantized".
+        if (!quant.scale.empty() || !quant.zero_point.empty()) result.quant = std::move(quant);
+    }
+    return result;
+}
+
+inline subgraph read_subgraph(const checked_table& g) {
+    subgraph result;
+    result.name = g.string(field::subgraph::name);
+    for (const checked_table& t : g.tables(field::subgraph::tensors, "tensor")) result.tensors.push_back(read_tensor(t));
+    result.inputs = g.vector<std::int32_t>(field::subgraph::inputs);
+    result.outputs = g.vector<std::int32_t>(field::subgraph::outputs);
+    const auto operators = g.tables(field::subgraph::operators, "operator");
+    for (std::size_t o = 0; o < operators.size(); ++o) {
+        operator_node node;
+        node.opcode_index = operators[o].scalar<std::uint32_t>(field::op::opcode_index, 0);
+        node.inputs = operators[o].vector<std::int32_t>(field::op::inputs);
+        node.outputs = operators[o].vector<std::int32_t>(field::op::outputs);
+        node.options = read_options(operators[o], o);
+        result.operators.push_back(std::move(node));
+    }
+    return result;
+}
+
+inline std::vector<tensor_map> read_tensor_maps(const checked_table& def, int id) {
+    std::vector<tensor_map> maps;
+    for (const checked_table& entry : def.tables(id, "tensor map")) {
+        maps.push_back({entry.string(field::tensor_map::name), entry.scalar<std::uint32_t>(field::tensor_map::tensor_index, 0)});
+    }
+    return maps;
+}
+
+/// Reads buffer `index`: embedded data, or with the extended layout
+/// `size` bytes at file `offset` (valid only when both exceed 1).
+inline void read_buffer(const checked_table& b, std::span<const std::uint8_t> file, read_model_result& result) {
+    const auto* data = b.raw()->GetPointer<const Vector<std::uint8_t>*>(field_offset(field::buffer::data));
+    std::vector<std::uint8_t> bytes = b.vector<std::uint8_t>(field::buffer::data);
+    std::uint64_t position = 0;
+    if (data != nullptr && data->size() > 0) {
+        position = static_cast<std::uint64_t>(data->Data() - file.data());
+    } else {
+        const auto offset = b.scalar<std::uint64_t>(field::buffer::offset, 0);
+        const auto size = b.scalar<std::uint64_t>(field::buffer::size, 0);
+        if (offset > 1 && size > 1) {
+            if (offset > file.size() || size > file.size() - offset) {
+                b.fail("points at bytes [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                       ") outside the file of " + std::to_string(file.size()) + " bytes");
+            }
+            bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(offset),
+                         file.begin() + static_cast<std::ptrdiff_t>(offset + size));
+            position = offset;
+            result.extended_layout = true;
+        }
+    }
+    result.m.buffers.push_back(std::move(bytes));
+    result.buffer_offsets.push_back(position);
+}
+
+}  // namespace detail
+
+/// Reads a Circle file from its bytes. Throws format_error when the
+/// identifier is not "CIR0" or a field wrapq reads is out of bounds, and
+/// when an operator has an option table that wrapq does not define.
+///
+/// Example:
+/// @code
+///   auto file = wrapq::circle::read_model(bytes);
+///   file.m.subgraphs[0].tensors[0].name;   // "x"
+///   file.opcode_names[0];                  // "FULLY_CONNECTED"
+/// @endcode
+inline read_model_result read_model(std::span<const std::uint8_t> file) {
+    if (file.size() < 8 || !flatbuffers::BufferHasIdentifier(file.data(), file_identifier)) {
+        throw format_error("circle reader: the data is not a Circle model (bytes 4..7 are not \"CIR0\")");
+    }
+    // The FlatBuffer itself is at most 2^31 - 1 bytes; extended-layout data
+    // may follow it, and read_buffer checks those offsets against the file.
+    const std::size_t flatbuffer_limit = std::min<std::size_t>(file.size(), FLATBUFFERS_MAX_BUFFER_SIZE);
+    flatbuffers::Verifier verifier(file.data(), flatbuffer_limit);
+    const auto* root_table = flatbuffers::GetRoot<flatbuffers::Table>(file.data());
+    if (verifier.VerifyOffset(0) == 0) {
+        throw format_error("circle reader: the root offset points outside the file");
+    }
+    const detail::checked_table root(root_table, verifier, "model");
+
+    read_model_result result;
+    result.m.version = root.scalar<std::uint32_t>(field::model::version, 0);
+    result.m.description = root.string(field::model::description);
+    for (const auto& code : root.tables(field::model::operator_codes, "operator code")) {
+        const auto deprecated = code.scalar<std::int8_t>(field::operator_code::deprecated_builtin_code, 0);
+        const auto builtin = code.scalar<std::int32_t>(field::operator_code::builtin_code, 0);
+        const std::int32_t effective = effective_builtin_code(deprecated, builtin);
+        result.m.operator_codes.push_back({effective, code.scalar<std::int32_t>(field::operator_code::version, 1)});
+        result.opcode_names.push_back(op_name(effective));
+        result.deprecated_builtin_codes.push_back(deprecated);
+        result.builtin_codes.push_back(builtin);
+    }
+    for (const auto& g : root.tables(field::model::subgraphs, "subgraph")) result.m.subgraphs.push_back(detail::read_subgraph(g));
+    result.m.buffers.clear();
+    for (const auto& b : root.tables(field::model::buffers, "buffer")) detail::read_buffer(b, file, result);
+    for (const auto& entry : root.tables(field::model::metadata, "metadata")) {
+        result.m.metadata.push_back({entry.string(field::metadata::name), entry.scalar<std::uint32_t>(field::metadata::buffer, 0)});
+    }
+    for (const auto& def : root.tables(field::model::signature_defs, "signature")) {
+        signature_def s;
+        s.key = def.string(field::signature_def::signature_key);
+        s.subgraph_index = def.scalar<std::uint32_t>(field::signature_def::subgraph_index, 0);
+        s.inputs = detail::read_tensor_maps(def, field::signature_def::inputs);
+        s.outputs = detail::read_tensor_maps(def, field::signature_def::outputs);
+        result.m.signature_defs.push_back(std::move(s));
+    }
+    return result;
+}
+
+/// Reads the Circle file at `path`; throws io_error when it cannot be read.
+inline read_model_result read_model_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(path.string() + ": cannot open the file for reading");
+    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return read_model(bytes);
+}
+
+}  // namespace wrapq::circle
