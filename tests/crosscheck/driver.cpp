@@ -170,38 +170,15 @@ void run_fake_quantize_job(const fs::path& dir, const job_spec& job) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::cerr << "usage: " << argv[0] << " DIR\n"
-                  << "Runs the jobs listed in DIR/jobs.txt; tests/python/torch_crosscheck.py writes that directory.\n";
-        return 2;
-    }
-    const fs::path dir = argv[1];
-
-    std::vector<job_spec> jobs;
-    try {
-        jobs = read_jobs(dir / "jobs.txt");
-    } catch (const std::exception& e) {
-        std::cerr << "wrapq_crosscheck: " << e.what() << '\n';
-        return 1;
-    }
-
-    for (const job_spec& job : jobs) {
-        try {
-            const std::string& op = job.field("op");
-            if (op == "observe") {
-                dispatch_observe_job(dir, job);
-            } else if (op == "fake_quantize") {
-                run_fake_quantize_job(dir, job);
-            } else {
-                throw std::runtime_error("invalid op '" + op + "'; use observe or fake_quantize");
-            }
-        } catch (const std::exception& e) {
-            std::cerr << "wrapq_crosscheck: job " << job.id << " failed: " << e.what() << '\n';
-            return 1;
-        }
-    }
-
-    std::cout << "wrapq_crosscheck: xsimd " << xsimd::batch<float>::arch_type::name() << ", ran " << jobs.size()
-              << " jobs\n";
-    return 0;
+    return run_job_file(argc, argv, "wrapq_crosscheck", "tests/python/torch_crosscheck.py",
+                        [](const fs::path& dir, const job_spec& job) {
+                            const std::string& op = job.field("op");
+                            if (op == "observe") {
+                                dispatch_observe_job(dir, job);
+                            } else if (op == "fake_quantize") {
+                                run_fake_quantize_job(dir, job);
+                            } else {
+                                throw std::runtime_error("invalid op '" + op + "'; use observe or fake_quantize");
+                            }
+                        });
 }

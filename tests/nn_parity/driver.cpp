@@ -117,16 +117,21 @@ const std::map<std::tuple<std::size_t, std::size_t, bool>, runner>& linear_runne
     return runners;
 }
 
+/// Reads the job's token ids from ID.ids.i64 with the shape of its ids_shape field.
+wrapq::nn::token_ids read_token_ids(const job_files& files, const job_spec& job) {
+    wrapq::nn::token_ids ids = xt::empty<std::int64_t>(parse_shape(job.field("ids_shape")));
+    const std::vector<std::int64_t> values = read_array<std::int64_t>(files("ids.i64"), ids.size());
+    std::copy(values.begin(), values.end(), ids.data());
+    return ids;
+}
+
 template <std::size_t Vocab, std::size_t Dim>
 void run_embedding(const job_files& files, const job_spec& job) {
     wrapq::nn::embedding<Vocab, Dim> block;
     require_no_quant(block.act_out, "embedding act_out");
     block.weight.assign(read_tensor(files("weight.f32"), {Vocab, Dim}));
 
-    const std::vector<std::size_t> ids_shape = parse_shape(job.field("ids_shape"));
-    wrapq::nn::token_ids ids = xt::empty<std::int64_t>(ids_shape);
-    const std::vector<std::int64_t> values = read_array<std::int64_t>(files("ids.i64"), ids.size());
-    std::copy(values.begin(), values.end(), ids.data());
+    const wrapq::nn::token_ids ids = read_token_ids(files, job);
     write_tensor(files("y.f32"), block.forward(ids));
 }
 
@@ -137,10 +142,7 @@ void run_scaled_embedding(const job_files& files, const job_spec& job) {
     require_no_quant(block.act_out, "scaled_embedding act_out");
     block.weight.assign(read_tensor(files("weight.f32"), {Vocab, Dim}));
 
-    const std::vector<std::size_t> ids_shape = parse_shape(job.field("ids_shape"));
-    wrapq::nn::token_ids ids = xt::empty<std::int64_t>(ids_shape);
-    const std::vector<std::int64_t> values = read_array<std::int64_t>(files("ids.i64"), ids.size());
-    std::copy(values.begin(), values.end(), ids.data());
+    const wrapq::nn::token_ids ids = read_token_ids(files, job);
     write_tensor(files("y.f32"), block.forward(ids));
 
     const float embed_scale = block.embed_scale();
@@ -328,31 +330,5 @@ void run_job(const fs::path& dir, const job_spec& job) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::cerr << "usage: " << argv[0] << " DIR\n"
-                  << "Runs the jobs listed in DIR/jobs.txt; tests/python/nn_parity.py writes that directory.\n";
-        return 2;
-    }
-    const fs::path dir = argv[1];
-
-    std::vector<job_spec> jobs;
-    try {
-        jobs = read_jobs(dir / "jobs.txt");
-    } catch (const std::exception& e) {
-        std::cerr << "wrapq_nn_parity: " << e.what() << '\n';
-        return 1;
-    }
-
-    for (const job_spec& job : jobs) {
-        try {
-            run_job(dir, job);
-        } catch (const std::exception& e) {
-            std::cerr << "wrapq_nn_parity: job " << job.id << " failed: " << e.what() << '\n';
-            return 1;
-        }
-    }
-
-    std::cout << "wrapq_nn_parity: xsimd " << xsimd::batch<float>::arch_type::name() << ", ran " << jobs.size()
-              << " jobs\n";
-    return 0;
+    return run_job_file(argc, argv, "wrapq_nn_parity", "tests/python/nn_parity.py", run_job);
 }

@@ -5,12 +5,15 @@
 
 #include <wrapq/core/tensor.hpp>
 
+#include <xsimd/xsimd.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -127,6 +130,40 @@ tensor read_tensor(const fs::path& path, const std::vector<std::size_t>& shape) 
 template <class T>
 void write_array(const fs::path& path, const std::vector<T>& values) {
     write_array(path, values.data(), values.size());
+}
+
+/// Runs the driver main loop: reads DIR/jobs.txt from the one command-line
+/// argument and calls `run(dir, job)` for each job. Returns the exit status:
+/// 2 for bad usage, 1 when a job fails (naming it), 0 after printing the
+/// xsimd architecture and the job count.
+template <class Run>
+int run_job_file(int argc, char** argv, const std::string& program, const std::string& script, Run&& run) {
+    if (argc != 2) {
+        std::cerr << "usage: " << argv[0] << " DIR\n"
+                  << "Runs the jobs listed in DIR/jobs.txt; " << script << " writes that directory.\n";
+        return 2;
+    }
+    const fs::path dir = argv[1];
+
+    std::vector<job_spec> jobs;
+    try {
+        jobs = read_jobs(dir / "jobs.txt");
+    } catch (const std::exception& e) {
+        std::cerr << program << ": " << e.what() << '\n';
+        return 1;
+    }
+
+    for (const job_spec& job : jobs) {
+        try {
+            run(dir, job);
+        } catch (const std::exception& e) {
+            std::cerr << program << ": job " << job.id << " failed: " << e.what() << '\n';
+            return 1;
+        }
+    }
+
+    std::cout << program << ": xsimd " << xsimd::batch<float>::arch_type::name() << ", ran " << jobs.size() << " jobs\n";
+    return 0;
 }
 
 }  // namespace wrapq_test
