@@ -1,7 +1,7 @@
-// Runs post-training quantization of the tiny Gemma 4 text model end to end:
-// write (or read) a safetensors checkpoint in the Hugging Face layout, load
-// it, calibrate with the reference's E2B configuration (int16 activations and
-// weights), convert, and compare quantized with float logits.
+// Runs post-training quantization of the tiny Gemma 4 text model end to end.
+// It writes (or reads) a safetensors checkpoint in the Hugging Face layout and
+// loads it. It then calibrates with the reference's E2B configuration (int16
+// activations and weights), converts, and compares quantized with float logits.
 //
 // Usage: gemma4_text_ptq [--checkpoint FILE] [--batches N] [--seq-len N] [--seed N] [--report FILE]
 //   --checkpoint FILE  read this checkpoint; without it, one with deterministic

@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(mask_values) {
     BOOST_TEST(causal(0, 1) == -120.0f);
     BOOST_TEST(causal(2, 2) == 0.0f);
     const tensor sliding = nn::sliding_window_mask(5, 2);
-    // Query 4 sees keys 3 and 4 only: a window of 2 including itself.
+    // Query 4 attends to keys 3 and 4 only: a window of 2 including itself.
     BOOST_TEST(sliding(4, 2) == -120.0f);
     BOOST_TEST(sliding(4, 3) == 0.0f);
     BOOST_TEST(sliding(4, 4) == 0.0f);

@@ -55,6 +55,14 @@ map_source export_parameters(M& model, const std::string& prefix, bool with_lm_h
     return source;
 }
 
+/// A randomly filled model, as a Hugging Face file would contain it (see export_parameters).
+template <auto C = tiny_text>
+map_source random_checkpoint(unsigned seed, const std::string& prefix = "model.language_model.", bool with_lm_head = false) {
+    auto original = std::make_unique<for_conditional_generation<C>>();
+    fill_random_weights(*original, seed);
+    return export_parameters(*original, prefix, with_lm_head);
+}
+
 nn::token_ids probe_ids() { return nn::token_ids{{2, 17, 99, 5, 64, 1, 33, 120, 7, 88}}; }
 
 }  // namespace
@@ -90,9 +98,7 @@ BOOST_AUTO_TEST_CASE(present_lm_head_is_used) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_tensor_names_file_and_neighbours) {
-    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
-    fill_random_weights(*original, 13);
-    map_source file = export_parameters(*original, "model.language_model.", false);
+    map_source file = random_checkpoint(13, "model.language_model.", false);
     file.tensors.erase("model.language_model.layers.1.mlp.up_proj.weight");
     auto target = std::make_unique<for_conditional_generation<tiny_text>>();
     try {
@@ -109,9 +115,7 @@ BOOST_AUTO_TEST_CASE(missing_tensor_names_file_and_neighbours) {
 }
 
 BOOST_AUTO_TEST_CASE(shape_mismatch_gives_both_shapes) {
-    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
-    fill_random_weights(*original, 14);
-    map_source file = export_parameters(*original, "model.", false);
+    map_source file = random_checkpoint(14, "model.", false);
     file.tensors["model.layers.0.self_attn.q_proj.weight"] = xt::zeros<float>({8, 16});
     auto target = std::make_unique<for_causal_lm<tiny_text>>();
     try {
@@ -125,9 +129,7 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_gives_both_shapes) {
 }
 
 BOOST_AUTO_TEST_CASE(unused_tensors_and_strict_mode) {
-    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
-    fill_random_weights(*original, 15);
-    map_source file = export_parameters(*original, "model.language_model.", false);
+    map_source file = random_checkpoint(15, "model.language_model.", false);
     file.tensors["model.vision_tower.encoder.layers.0.mlp.up_proj.linear.weight"] = xt::zeros<float>({4, 4});
     auto target = std::make_unique<for_conditional_generation<tiny_text>>();
     const io::bind_report report = load_checkpoint(*target, file);
@@ -137,9 +139,7 @@ BOOST_AUTO_TEST_CASE(unused_tensors_and_strict_mode) {
 }
 
 BOOST_AUTO_TEST_CASE(redundant_shared_kv_tensors_are_ignored) {
-    auto original = std::make_unique<for_conditional_generation<tiny_shared_kv>>();
-    fill_random_weights(*original, 16);
-    map_source file = export_parameters(*original, "model.language_model.", false);
+    map_source file = random_checkpoint<tiny_shared_kv>(16, "model.language_model.", false);
     for (const std::string layer : {"3", "4"}) {
         const std::string width = layer == "3" ? "8" : "32";  // kv_heads 2 x head dim 4 or 16
         file.tensors["model.language_model.layers." + layer + ".self_attn.k_proj.weight"] =
@@ -154,9 +154,7 @@ BOOST_AUTO_TEST_CASE(redundant_shared_kv_tensors_are_ignored) {
 }
 
 BOOST_AUTO_TEST_CASE(loading_a_prepared_model_is_rejected) {
-    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
-    fill_random_weights(*original, 19);
-    const map_source file = export_parameters(*original, "model.language_model.", false);
+    const map_source file = random_checkpoint(19, "model.language_model.", false);
     auto target = std::make_unique<for_conditional_generation<tiny_text>>();
     prepare(*target, ptq_config{});
     try {
@@ -168,9 +166,7 @@ BOOST_AUTO_TEST_CASE(loading_a_prepared_model_is_rejected) {
 }
 
 BOOST_AUTO_TEST_CASE(non_finite_weights_are_rejected) {
-    auto original = std::make_unique<for_conditional_generation<tiny_text>>();
-    fill_random_weights(*original, 20);
-    map_source file = export_parameters(*original, "model.language_model.", false);
+    map_source file = random_checkpoint(20, "model.language_model.", false);
     file.tensors["model.language_model.norm.weight"](3) = std::numeric_limits<float>::quiet_NaN();
     auto target = std::make_unique<for_conditional_generation<tiny_text>>();
     try {

@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(calibration_passes_float_values) {
     const tensor expected = reference.forward(x);
     for (std::size_t i = 0; i < y.size(); ++i) BOOST_TEST(bits(y.data()[i]) == bits(expected.data()[i]));
     BOOST_TEST(m.up.act_in.observed_count() == 24u);
-    // act.act_in sees exactly up's float output, the tensor up.act_out saw.
+    // act.act_in observes exactly up's float output, the tensor up.act_out observed.
     BOOST_TEST(m.act.act_in.min_val() == m.up.act_out.min_val());
 }
 

@@ -12,7 +12,8 @@ namespace {
 const quant_spec linear_weight_defaults{.scheme = qscheme::per_channel_asymm, .channel_axis = 0};
 const quant_spec no_defaults{};
 
-/// The E2B builder's weight override: an explicit dtype, so its inferred scheme wins.
+/// Builds a config with the E2B builder's weight override. The override has an
+/// explicit dtype, so its inferred scheme wins.
 ptq_config with_weight_override(dtype d, const std::string& pattern) {
     ptq_config c;
     c.activation = quant_spec::affine(int16);

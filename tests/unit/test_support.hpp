@@ -20,7 +20,7 @@ inline wrapq::tensor column(const std::vector<float>& values) {
     return t;
 }
 
-/// A tensor of normal values with mean 0 and standard deviation `spread`, reproducible from `seed`.
+/// Returns a tensor of normal values with mean 0 and standard deviation `spread`, reproducible from `seed`.
 inline wrapq::tensor random_tensor(std::vector<std::size_t> shape, unsigned seed, float spread = 1.0f) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, spread);

@@ -101,7 +101,7 @@ inline void reject_nonfinite(const tensor& values, const std::string& label, con
 /// Loads every parameter of `model` from `source` by dotted name.
 ///
 /// Each parameter is looked up under its own name, then under each prefix
-/// alias; a tied parameter that is absent is copied from its source
+/// alias. A tied parameter that is absent is copied from its source
 /// parameter after loading. Tensors of the file that no parameter uses are
 /// reported in `unused` (or raise with `options.strict`), except those
 /// matching `options.ignored`.

@@ -14,7 +14,7 @@ namespace wrapq::kernel {
 /// float32 across SIMD lanes, so the summation order differs from a BLAS
 /// and results agree with PyTorch to rounding, not bit for bit.
 ///
-/// Pre: `y` does not alias `x` or `w`; `bias` is null or holds `out` values.
+/// Pre: `y` does not alias `x` or `w`; `bias` is null or contains `out` values.
 /// TODO: block over rows and outputs for cache reuse; this is a plain loop of dot products.
 inline void linear_forward(const float* x, std::size_t rows, const float* w, std::size_t out, std::size_t in,
                            const float* bias, float* y) noexcept {

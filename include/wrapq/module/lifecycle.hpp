@@ -45,7 +45,7 @@ decltype(auto) with_observer_name(const std::string& name, F&& f) {
 
 /// Applies one quantization site to `x` according to the observer's mode:
 /// no_quant returns x, calibration observes x and returns it unchanged (so
-/// every later observer sees float values), quantized returns the
+/// every later observer receives float values), quantized returns the
 /// fake-quantized x. Errors name the observer.
 ///
 /// Example:

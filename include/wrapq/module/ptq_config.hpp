@@ -39,7 +39,7 @@ inline std::string_view leaf_name(std::string_view dotted) noexcept {
 /// 1. the user override whose pattern matches the observer's dotted name (an
 ///    exact name beats any glob; among globs the last rule wins);
 /// 2. the defaults of the block that owns the observer (for example
-///    per-channel axis 0 for a linear weight); a block may force these
+///    per-channel axis 0 for a linear weight). A block may force these
 ///    above user overrides for tensors whose format a runtime fixes;
 /// 3. the role spec: `weight` for observers named "weight" or "bias",
 ///    `activation` for all others. An override that sets a dtype replaces

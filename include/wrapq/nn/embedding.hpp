@@ -77,7 +77,7 @@ public:
     void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
 
 private:
-    // Observer names exist only after prepare(); before it, errors say "embedding".
+    // Observer names exist only after prepare(), so earlier error messages name the site "embedding".
     std::string site_name() const { return weight_observer.name.empty() ? "embedding" : weight_observer.name; }
 
     std::optional<tensor> quantized_weight_;

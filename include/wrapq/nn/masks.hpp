@@ -16,7 +16,7 @@ namespace wrapq::nn {
 inline constexpr float default_mask_fill = -120.0f;
 
 /// Additive causal mask of shape (q_len, past_len + q_len): query i (at
-/// absolute position past_len + i) sees key j iff j <= past_len + i.
+/// absolute position past_len + i) attends to key j iff j <= past_len + i.
 /// Visible entries are 0, masked ones `fill`.
 inline tensor causal_mask(std::size_t q_len, std::size_t past_len = 0, float fill = default_mask_fill) {
     const std::size_t k_len = past_len + q_len;
@@ -28,7 +28,7 @@ inline tensor causal_mask(std::size_t q_len, std::size_t past_len = 0, float fil
 }
 
 /// Additive sliding-window mask: like causal_mask, and key j must also satisfy
-/// j > q - window, so each query sees at most `window` keys, itself included.
+/// j > q - window, so each query attends to at most `window` keys, itself included.
 /// Throws invalid_argument for a window of 0.
 inline tensor sliding_window_mask(std::size_t q_len, std::size_t window, std::size_t past_len = 0,
                                   float fill = default_mask_fill) {

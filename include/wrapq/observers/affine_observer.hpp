@@ -64,7 +64,7 @@ public:
     /// skipped and counted. Does nothing while `enabled` is false or x is empty.
     /// Throws calibration_error when every value of x is non-finite, and
     /// shape_error when a per-channel batch has another channel count than
-    /// earlier batches; the statistic is unchanged in both cases.
+    /// earlier batches. The statistic is unchanged in both cases.
     template <class E>
     void observe(const xt::xexpression<E>& e) {
         if (!enabled) return;

@@ -50,7 +50,7 @@ struct observer_switches {
 /// - compute_qparams(): computes and caches the parameters, of the
 ///   observer's own `params_type` (affine qparams, MX block format, ...);
 /// - fake_quantize(x): returns x after quantize + dequantize with the cached parameters;
-/// - reset(): forgets all statistics and cached parameters;
+/// - reset(): clears all statistics and cached parameters;
 /// - merge(other): folds another observer's statistics in, so calibration
 ///   shards processed apart can be combined.
 ///

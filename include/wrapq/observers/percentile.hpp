@@ -117,7 +117,7 @@ public:
             max_[0] = std::max(max_[0], batch.max);
         }
 
-        // Sample straight from the batch unless it holds NaN or infinities,
+        // Sample straight from the batch unless it contains NaN or infinities,
         // which must not enter the reservoir; only then filter into a copy.
         if (batch.nonfinite == 0) {
             sample_into_reservoir(data, size);

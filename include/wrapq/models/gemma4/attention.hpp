@@ -56,8 +56,8 @@ struct absent_block {
 ///   fq(stacked weights, attn_weights); fq(stacked outputs, attn_out_h); o_proj
 ///
 /// Scaling is 1.0 because q and k are RMS-normalized. Own observers follow
-/// the reference order, with the K-side observers of KV-owning layers last;
-/// shared-KV layers have none of them (21 own observers instead of 30).
+/// the reference order, with the K-side observers of KV-owning layers last.
+/// Shared-KV layers have none of them, so they own 21 observers instead of 30.
 template <text_dims D, layer_spec S>
 class text_attention {
     static constexpr std::size_t hidden_size = D.hidden_size;

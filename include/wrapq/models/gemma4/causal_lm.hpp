@@ -79,7 +79,7 @@ public:
 
 /// Gemma4Model restricted to text: own `mm_fusion` and `per_layer_inputs`
 /// observers, then `language_model`. The vision tower and the multimodal
-/// embedder join this module later; with text alone, `mm_fusion` sees no
+/// embedder join this module later. With text alone `mm_fusion` receives no
 /// data, so convert it with convert_options::skip_uncalibrated.
 ///
 /// TODO: vision_tower and embed_vision, with image placeholder fusion.

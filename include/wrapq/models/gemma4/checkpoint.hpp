@@ -41,7 +41,7 @@ io::bind_options text_bind_options(const std::string& text_prefix, bool strict =
 
 /// Loads a Hugging Face checkpoint (either layout) into a for_causal_lm.
 /// Throws value_error naming the tensor and the file for a missing tensor or
-/// a shape that differs from the config; other tensors in the file (vision,
+/// a shape that differs from the config. Other tensors in the file (vision,
 /// audio) are listed in the report, or raise with `strict`.
 template <auto C, io::TensorSource S>
 io::bind_report load_checkpoint(for_causal_lm<C>& model, const S& source, bool strict = false) {

@@ -49,9 +49,9 @@ using layer_tuple = decltype(make_layer_tuple<C>(std::make_index_sequence<declty
 /// with per-layer inputs `embed_tokens_per_layer`,
 /// `per_layer_model_projection`, `per_layer_projection_norm`.
 ///
-/// Masks use `mask_fill` (default -120, as the reference's export graphs)
-/// at hidden positions; set it to the float minimum for Hugging Face parity
-/// on models whose attention logits exceed about 100.
+/// Masks put `mask_fill` at hidden positions: -120 by default, as in the
+/// reference's export graphs. Set it to the float minimum for Hugging Face
+/// parity on models whose attention logits exceed about 100.
 ///
 /// Example:
 /// @code
