@@ -7,4 +7,5 @@
 #include "wrapq/nn.hpp"
 #include "wrapq/io.hpp"
 #include "wrapq/circle.hpp"
+#include "wrapq/export.hpp"
 #include "wrapq/models/gemma4.hpp"

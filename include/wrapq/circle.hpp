@@ -11,3 +11,5 @@
 #include "wrapq/circle/writer.hpp"
 #include "wrapq/circle/reader.hpp"
 #include "wrapq/circle/quantized_constant.hpp"
+#include "wrapq/circle/bias.hpp"
+#include "wrapq/circle/constraints.hpp"

@@ -37,10 +37,12 @@ inline op sub(activation act = activation::none) {
     return {builtin_operator::sub, {options::sub.union_type, {detail::byte(act), true}}};
 }
 
+/// MUL, inputs [a, b], elementwise with broadcasting.
 inline op mul(activation act = activation::none) {
     return {builtin_operator::mul, {options::mul.union_type, {detail::byte(act)}}};
 }
 
+/// DIV, inputs [a, b], elementwise with broadcasting.
 inline op div(activation act = activation::none) {
     return {builtin_operator::div, {options::div.union_type, {detail::byte(act)}}};
 }
@@ -58,6 +60,7 @@ inline op reshape(std::vector<std::int32_t> new_shape) {
     return {builtin_operator::reshape, {options::reshape.union_type, {std::move(new_shape)}}};
 }
 
+/// CONCATENATION of all inputs along `axis`.
 inline op concatenation(std::int32_t axis, activation act = activation::none) {
     return {builtin_operator::concatenation, {options::concatenation.union_type, {axis, detail::byte(act)}}};
 }
@@ -65,6 +68,7 @@ inline op concatenation(std::int32_t axis, activation act = activation::none) {
 /// TRANSPOSE; the permutation is the second input (an int32 tensor).
 inline op transpose() { return {builtin_operator::transpose, {options::transpose.union_type, {}}}; }
 
+/// BATCH_MATMUL, inputs [a, b]. `adjoint_lhs` and `adjoint_rhs` transpose the last two axes of a and b.
 inline op batch_matmul(bool adjoint_lhs = false, bool adjoint_rhs = false) {
     return {builtin_operator::batch_matmul, {options::batch_matmul.union_type, {adjoint_lhs, adjoint_rhs, false}}};
 }
@@ -74,9 +78,41 @@ inline op gather(std::int32_t axis, std::int32_t batch_dims = 0) {
     return {builtin_operator::gather, {options::gather.union_type, {axis, batch_dims}}};
 }
 
+/// LOGISTIC (sigmoid), input [x], with no option table.
+inline op logistic() { return {builtin_operator::logistic, {}}; }
+
+/// SLICE, inputs [x, begin (int32), size (int32)]. A size of -1 takes the rest of that axis.
+inline op slice() { return {builtin_operator::slice, {options::slice.union_type, {}}}; }
+
+/// STRIDED_SLICE, inputs [x, begin, end, strides] (int32). ellipsis_mask and
+/// new_axis_mask are 0 and `offset` is false, so `end` contains end indices, not lengths.
+inline op strided_slice(std::int32_t begin_mask = 0, std::int32_t end_mask = 0, std::int32_t shrink_axis_mask = 0) {
+    return {builtin_operator::strided_slice,
+            {options::strided_slice.union_type, {begin_mask, end_mask, std::int32_t{0}, std::int32_t{0}, shrink_axis_mask, false}}};
+}
+
+/// MEAN, inputs [x, axes (int32)]. With `keep_dims` each reduced axis stays, with extent 1.
+inline op mean(bool keep_dims) { return {builtin_operator::mean, {options::reducer.union_type, {keep_dims}}}; }
+
+/// RSQRT (1 / sqrt(x)), input [x], with no option table.
+inline op rsqrt() { return {builtin_operator::rsqrt, {}}; }
+
+/// SQRT, input [x], with no option table.
+inline op sqrt() { return {builtin_operator::sqrt, {}}; }
+
+/// POW, inputs [base, exponent], elementwise with broadcasting.
+inline op pow() { return {builtin_operator::pow, {options::pow.union_type, {}}}; }
+
+/// NEG (-x), input [x].
+inline op neg() { return {builtin_operator::neg, {options::neg.union_type, {}}}; }
+
+/// EXPAND_DIMS, inputs [x, axis (int32, one element)]. It inserts an axis of extent 1 at position `axis`.
+inline op expand_dims() { return {builtin_operator::expand_dims, {options::expand_dims.union_type, {}}}; }
+
 /// QUANTIZE: float to integer, or a requantization between two integer qparams.
 inline op quantize() { return {builtin_operator::quantize, {options::quantize.union_type, {}}}; }
 
+/// DEQUANTIZE, input [q]: integer to float32.
 inline op dequantize() { return {builtin_operator::dequantize, {options::dequantize.union_type, {}}}; }
 
 /// GELU, tanh approximation when `approximate`. Its code 150 is above 127,

@@ -94,21 +94,35 @@ inline std::optional<std::string_view> type_name(tensor_type type) {
 }
 
 /// Operator code (BuiltinOperator, int32). Circle-only ops are negative.
+/// AVERAGE_POOL_2D and SQUEEZE are listed only so that the runtime-constraint
+/// checks can name them. ops.hpp has no function for them, and this file has
+/// no option table for them.
 enum class builtin_operator : std::int32_t {
     rope = -7,
     rms_norm = -6,
     add = 0,
+    average_pool_2d = 1,
     concatenation = 2,
     dequantize = 6,
     fully_connected = 9,
+    logistic = 14,
     mul = 18,
     reshape = 22,
     softmax = 25,
     tanh = 28,
     gather = 36,
     transpose = 39,
+    mean = 40,
     sub = 41,
     div = 42,
+    squeeze = 43,
+    strided_slice = 45,
+    neg = 59,
+    slice = 65,
+    expand_dims = 70,
+    sqrt = 75,
+    rsqrt = 76,
+    pow = 78,
     quantize = 114,
     batch_matmul = 126,
     gelu = 150,
@@ -136,17 +150,28 @@ inline std::string op_name(std::int32_t code) {
         case builtin_operator::rope: return "ROPE";
         case builtin_operator::rms_norm: return "RMS_NORM";
         case builtin_operator::add: return "ADD";
+        case builtin_operator::average_pool_2d: return "AVERAGE_POOL_2D";
         case builtin_operator::concatenation: return "CONCATENATION";
         case builtin_operator::dequantize: return "DEQUANTIZE";
         case builtin_operator::fully_connected: return "FULLY_CONNECTED";
+        case builtin_operator::logistic: return "LOGISTIC";
         case builtin_operator::mul: return "MUL";
         case builtin_operator::reshape: return "RESHAPE";
         case builtin_operator::softmax: return "SOFTMAX";
         case builtin_operator::tanh: return "TANH";
         case builtin_operator::gather: return "GATHER";
         case builtin_operator::transpose: return "TRANSPOSE";
+        case builtin_operator::mean: return "MEAN";
         case builtin_operator::sub: return "SUB";
         case builtin_operator::div: return "DIV";
+        case builtin_operator::squeeze: return "SQUEEZE";
+        case builtin_operator::strided_slice: return "STRIDED_SLICE";
+        case builtin_operator::neg: return "NEG";
+        case builtin_operator::slice: return "SLICE";
+        case builtin_operator::expand_dims: return "EXPAND_DIMS";
+        case builtin_operator::sqrt: return "SQRT";
+        case builtin_operator::rsqrt: return "RSQRT";
+        case builtin_operator::pow: return "POW";
         case builtin_operator::quantize: return "QUANTIZE";
         case builtin_operator::batch_matmul: return "BATCH_MATMUL";
         case builtin_operator::gelu: return "GELU";
@@ -206,10 +231,20 @@ inline constexpr std::array<option_field, 3> batch_matmul_fields{{
 }};
 inline constexpr std::array<option_field, 1> gelu_fields{{{"approximate", 0, field_kind::boolean}}};
 inline constexpr std::array<option_field, 1> rms_norm_fields{{{"epsilon", 0, field_kind::float32}}};
+inline constexpr std::array<option_field, 1> reducer_fields{{{"keep_dims", 0, field_kind::boolean}}};
+inline constexpr std::array<option_field, 6> strided_slice_fields{{
+    {"begin_mask", 0, field_kind::int32},
+    {"end_mask", 1, field_kind::int32},
+    {"ellipsis_mask", 2, field_kind::int32},
+    {"new_axis_mask", 3, field_kind::int32},
+    {"shrink_axis_mask", 4, field_kind::int32},
+    {"offset", 5, field_kind::boolean},
+}};
 }  // namespace detail
 
 /// The option tables that wrapq writes and reads. An empty field list is a table with no
-/// fields (TransposeOptions), which is still written as an empty table.
+/// fields (TransposeOptions), which is still written as an empty table. MEAN
+/// and the other reductions share ReducerOptions.
 namespace options {
 inline constexpr options_table fully_connected{"FullyConnectedOptions", 8, detail::fully_connected_fields};
 inline constexpr options_table softmax{"SoftmaxOptions", 9, detail::softmax_fields};
@@ -219,17 +254,23 @@ inline constexpr options_table reshape{"ReshapeOptions", 17, detail::reshape_fie
 inline constexpr options_table mul{"MulOptions", 21, detail::activation_fields};
 inline constexpr options_table gather{"GatherOptions", 23, detail::gather_fields};
 inline constexpr options_table transpose{"TransposeOptions", 26, {}};
+inline constexpr options_table reducer{"ReducerOptions", 27, detail::reducer_fields};
 inline constexpr options_table sub{"SubOptions", 28, detail::add_sub_fields};
 inline constexpr options_table div{"DivOptions", 29, detail::activation_fields};
+inline constexpr options_table strided_slice{"StridedSliceOptions", 32, detail::strided_slice_fields};
 inline constexpr options_table dequantize{"DequantizeOptions", 38, {}};
+inline constexpr options_table neg{"NegOptions", 42, {}};
+inline constexpr options_table slice{"SliceOptions", 48, {}};
+inline constexpr options_table expand_dims{"ExpandDimsOptions", 52, {}};
+inline constexpr options_table pow{"PowOptions", 56, {}};
 inline constexpr options_table quantize{"QuantizeOptions", 89, {}};
 inline constexpr options_table batch_matmul{"BatchMatMulOptions", 101, detail::batch_matmul_fields};
 inline constexpr options_table gelu{"GeluOptions", 116, detail::gelu_fields};
 inline constexpr options_table rms_norm{"RmsNormOptions", 250, detail::rms_norm_fields};
 
-inline constexpr std::array<const options_table*, 15> all{&fully_connected, &softmax, &concatenation, &add, &reshape,
-                                                          &mul, &gather, &transpose, &sub, &div, &dequantize,
-                                                          &quantize, &batch_matmul, &gelu, &rms_norm};
+inline constexpr std::array<const options_table*, 21> all{
+    &fully_connected, &softmax, &concatenation, &add, &reshape, &mul, &gather, &transpose, &reducer, &sub, &div,
+    &strided_slice, &dequantize, &neg, &slice, &expand_dims, &pow, &quantize, &batch_matmul, &gelu, &rms_norm};
 }  // namespace options
 
 /// Finds the option table at BuiltinOptions index `union_type`; returns nullptr for a table wrapq does not define.

@@ -13,6 +13,8 @@
 #include "wrapq/nn/rms_norm.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
+#include <xtensor/xbuilder.hpp>
+
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -29,7 +31,8 @@ struct kv_pair {
 
 struct attention_result {
     tensor hidden;                   ///< (B, S, hidden), after o_proj.
-    std::optional<kv_pair> present;  ///< Set on layers that compute their own K/V.
+    std::optional<kv_pair> present;  ///< Past and new K/V after the present_* sites; layers with own K/V only.
+    std::optional<kv_pair> delta;    ///< New K/V after the new_k / new_v sites, (B, S, kv_heads, head_dim).
 };
 
 /// Placeholder member for a block a layer does not have. It takes and
@@ -119,11 +122,14 @@ public:
 
     /// Runs attention over `hidden_states` (B, S, hidden) with RoPE tables
     /// `cos_table` / `sin_table` (S, head_dim) and an additive `mask` (S, S_kv).
-    /// Shared-KV layers need `shared` (the producer's present K/V).
+    /// Shared-KV layers need `shared` (the producer's present K/V). Layers
+    /// with their own K/V take an optional `past` cache (B, P, kv_heads,
+    /// head_dim), as in decoding; their keys then cover P + S positions:
+    /// present = fq(cat(fq(past, present_*), new), present_*), as the reference does.
     /// Throws shape_error or invalid_argument on inconsistent inputs.
     attention_result forward(const tensor& hidden_states, const tensor& cos_table, const tensor& sin_table,
-                             const tensor& mask, const kv_pair* shared = nullptr) {
-        check_shapes(hidden_states, cos_table, mask, shared);
+                             const tensor& mask, const kv_pair* shared = nullptr, const kv_pair* past = nullptr) {
+        check_shapes(hidden_states, cos_table, mask, shared, past);
         const std::size_t batch = hidden_states.shape()[0];
         const std::size_t seq = hidden_states.shape()[1];
 
@@ -136,6 +142,7 @@ public:
         q = apply_rope_with_sites(q_norm.forward(q), c, s, {&q_x1, &q_x2, &q_neg, &q_cat, &q_cos, &q_sin, &q_rot});
 
         kv_pair kv;
+        std::optional<kv_pair> delta;
         if constexpr (owns_kv) {
             tensor k_raw = k_proj.forward(x);
             k_raw.reshape({batch, seq, kv_heads, head_dim});
@@ -148,8 +155,19 @@ public:
             }
             const tensor k = apply_rope_with_sites(k_norm.forward(k_raw), c, s,
                                                    {&k_x1, &k_x2, &k_neg, &k_cat, &k_cos, &k_sin, &k_rot});
-            kv.key = fake_quant_site(present_key, fake_quant_site(new_k, k));
-            kv.value = fake_quant_site(present_value, fake_quant_site(new_v, v_norm.forward(v)));
+            kv_pair fresh{fake_quant_site(new_k, k), fake_quant_site(new_v, v_norm.forward(v))};
+            if (past == nullptr) {
+                kv.key = fake_quant_site(present_key, fresh.key);
+                kv.value = fake_quant_site(present_value, fresh.value);
+            } else {
+                // The past goes through the present sites before and after
+                // joining the new positions, so both halves share one grid.
+                kv.key = fake_quant_site(present_key, tensor(xt::concatenate(
+                                                          xt::xtuple(fake_quant_site(present_key, past->key), fresh.key), 1)));
+                kv.value = fake_quant_site(present_value, tensor(xt::concatenate(
+                                                              xt::xtuple(fake_quant_site(present_value, past->value), fresh.value), 1)));
+            }
+            delta = std::move(fresh);
         } else {
             kv.key = fake_quant_site(present_key, shared->key);
             kv.value = fake_quant_site(present_value, shared->value);
@@ -157,13 +175,14 @@ public:
 
         tensor out = attend(q, kv, fake_quant_site(attn_mask, mask));
         out.reshape({batch, seq, heads * head_dim});
-        attention_result result{o_proj.forward(out), std::nullopt};
+        attention_result result{o_proj.forward(out), std::nullopt, std::move(delta)};
         if constexpr (owns_kv) result.present = std::move(kv);
         return result;
     }
 
 private:
-    void check_shapes(const tensor& h, const tensor& cos_table, const tensor& mask, const kv_pair* shared) const {
+    void check_shapes(const tensor& h, const tensor& cos_table, const tensor& mask, const kv_pair* shared,
+                      const kv_pair* past) const {
         if (h.dimension() != 3 || h.shape()[2] != hidden_size) {
             throw shape_error(hidden.name + ": attention expects hidden states (B, S, " + std::to_string(hidden_size) + ")");
         }
@@ -172,7 +191,18 @@ private:
             throw shape_error(cos.name + ": RoPE tables must have shape (" + std::to_string(seq) + ", " +
                               std::to_string(head_dim) + ")");
         }
-        const std::size_t kv_len = owns_kv ? seq : (shared ? shared->key.shape()[1] : 0);
+        if (past != nullptr) {
+            const bool fits = past->key.dimension() == 4 && past->key.shape() == past->value.shape() &&
+                              past->key.shape()[0] == h.shape()[0] && past->key.shape()[2] == kv_heads &&
+                              past->key.shape()[3] == head_dim;
+            if (!owns_kv || !fits) {
+                throw invalid_argument(present_key.name + ": a past K/V cache needs a layer with its own K/V and "
+                                       "keys and values of shape (B, P, " + std::to_string(kv_heads) + ", " +
+                                       std::to_string(head_dim) + ")");
+            }
+        }
+        const std::size_t past_len = past ? past->key.shape()[1] : 0;
+        const std::size_t kv_len = owns_kv ? past_len + seq : (shared ? shared->key.shape()[1] : 0);
         if constexpr (!owns_kv) {
             if (!shared || shared->key.dimension() != 4 || shared->key.shape()[2] != kv_heads ||
                 shared->key.shape()[3] != head_dim) {

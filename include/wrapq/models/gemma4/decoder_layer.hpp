@@ -93,13 +93,15 @@ public:
     }
 
     /// Runs the layer on `h` (B, S, hidden). `per_layer_input` (B, S, ple_dim)
-    /// is required when the model has per-layer inputs.
+    /// is required when the model has per-layer inputs. `shared` and `past`
+    /// go to the attention (see text_attention::forward).
     attention_result forward(const tensor& h_in, const tensor* per_layer_input, const tensor& cos_table,
-                             const tensor& sin_table, const tensor& mask, const kv_pair* shared = nullptr) {
+                             const tensor& sin_table, const tensor& mask, const kv_pair* shared = nullptr,
+                             const kv_pair* past = nullptr) {
         tensor h = fake_quant_site(act_in, h_in);
         tensor residual = h;
 
-        attention_result attended = self_attn.forward(input_layernorm.forward(h), cos_table, sin_table, mask, shared);
+        attention_result attended = self_attn.forward(input_layernorm.forward(h), cos_table, sin_table, mask, shared, past);
         h = fake_quant_site(attn_residual_out, tensor(residual + post_attention_layernorm.forward(attended.hidden)));
         residual = h;
 

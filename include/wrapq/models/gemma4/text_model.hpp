@@ -152,7 +152,85 @@ public:
         tensor h = embed_tokens.forward(ids);
         std::optional<tensor> ple;
         if constexpr (has_ple) ple = per_layer_inputs_from(ids, h);
-        return run_layers(h, ple ? &*ple : nullptr, layer_outputs);
+        const std::size_t seq = ids.shape()[1];
+        step_state step;
+        step.layer_outputs = layer_outputs;
+        return forward_embeds(std::move(h), ple ? &*ple : nullptr, tables_for(attention_kind::full, seq),
+                              tables_for(attention_kind::sliding, seq), step);
+    }
+
+    /// Mask and RoPE tables of one attention kind, before the model's sites.
+    struct kind_tables {
+        tensor mask;  ///< (seq, past + seq), 0 where a query may attend and mask_fill elsewhere.
+        tensor cos;   ///< (seq, head_dim) for positions past .. past + seq - 1.
+        tensor sin;
+    };
+
+    /// Tables for `seq` queries at positions [past, past + seq). Empty
+    /// tensors for a kind the model does not have.
+    kind_tables tables_for(attention_kind kind, std::size_t seq, std::size_t past = 0) const {
+        const bool full = kind == attention_kind::full;
+        if (!C.has_kind(kind)) return {};
+        std::vector<std::size_t> positions(seq);
+        for (std::size_t p = 0; p < seq; ++p) positions[p] = past + p;
+        const std::size_t head_dim = head_dim_of(kind);
+        nn::rope_tables rope = nn::make_rope_tables(
+            full ? nn::rope_inv_freq(C.dims.rope_theta_full, head_dim, C.dims.rope_partial_full)
+                 : nn::rope_inv_freq(C.dims.rope_theta_sliding, head_dim),
+            positions);
+        tensor mask = full ? nn::causal_mask(seq, past, mask_fill)
+                           : nn::sliding_window_mask(seq, C.dims.sliding_window, past, mask_fill);
+        return {std::move(mask), std::move(rope.cos), std::move(rope.sin)};
+    }
+
+    /// Optional inputs and outputs of forward_embeds().
+    struct step_state {
+        std::vector<tensor>* layer_outputs = nullptr;                ///< Receives each layer's output.
+        const std::vector<std::optional<kv_pair>>* past = nullptr;   ///< Per layer: cached K/V, (B, P, kv_heads, head_dim).
+        std::vector<std::optional<kv_pair>>* deltas = nullptr;       ///< Per layer: the new K/V of layers that compute them.
+    };
+
+    /// Runs the decoder layers and the final norm on embeddings `h` (B, S,
+    /// hidden), with per-layer inputs `ple` (B, S, L, P) when the model has
+    /// them, and raw per-kind tables (see tables_for), to which this applies
+    /// the model's mask and RoPE sites. With `step.past` the layers that
+    /// compute K/V extend their caches, as a decoding step does; shared-KV
+    /// layers then read the producer's extended cache.
+    tensor forward_embeds(tensor h, const tensor* ple, const kind_tables& full, const kind_tables& sliding,
+                          const step_state& step = {}) {
+        std::optional<kind_inputs> full_inputs, sliding_inputs;
+        if constexpr (has_full) full_inputs = sited(attention_kind::full, full);
+        if constexpr (has_sliding) sliding_inputs = sited(attention_kind::sliding, sliding);
+        if (step.deltas) step.deltas->assign(num_layers, std::nullopt);
+
+        // The K/V each kind publishes: the last non-shared layer of that kind wins.
+        std::array<std::optional<kv_pair>, 2> published;
+
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (
+                [&] {
+                    auto& layer = std::get<I>(layers);
+                    constexpr layer_spec spec = C.layers[I];
+                    const kind_inputs& in = spec.kind == attention_kind::full ? *full_inputs : *sliding_inputs;
+                    const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
+
+                    std::optional<tensor> slice;
+                    if (ple) slice = tensor(xt::view(*ple, xt::all(), xt::all(), I, xt::all()));
+                    const kv_pair* shared = spec.shares_kv ? &published[slot].value() : nullptr;
+                    const kv_pair* past = nullptr;
+                    if (step.past && !spec.shares_kv && (*step.past)[I]) past = &*(*step.past)[I];
+
+                    attention_result out =
+                        layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared, past);
+                    h = std::move(out.hidden);
+                    if (step.layer_outputs) step.layer_outputs->push_back(h);
+                    if (step.deltas) (*step.deltas)[I] = std::move(out.delta);
+                    if (out.present && I < C.first_shared_layer()) published[slot] = std::move(out.present);
+                }(),
+                ...);
+        }(std::make_index_sequence<num_layers>{});
+
+        return norm.forward(h);
     }
 
     /// Combined per-layer inputs (B, S, L, P) of the reference:
@@ -178,24 +256,13 @@ private:
         tensor mask, cos, sin;
     };
 
-    kind_inputs inputs_for(attention_kind kind, std::size_t seq) {
-        std::vector<std::size_t> positions(seq);
-        for (std::size_t p = 0; p < seq; ++p) positions[p] = p;
-
+    /// The tables after the model's per-kind mask and RoPE sites.
+    kind_inputs sited(attention_kind kind, const kind_tables& t) {
         const bool full = kind == attention_kind::full;
-        const std::size_t head_dim = head_dim_of(kind);
-        const nn::rope_tables tables = nn::make_rope_tables(
-            full ? nn::rope_inv_freq(C.dims.rope_theta_full, head_dim, C.dims.rope_partial_full)
-                 : nn::rope_inv_freq(C.dims.rope_theta_sliding, head_dim),
-            positions);
-        const tensor mask = full ? nn::causal_mask(seq, 0, mask_fill)
-                                 : nn::sliding_window_mask(seq, C.dims.sliding_window, 0, mask_fill);
-
         any_observer& mask_site = full ? attention_mask_full : attention_mask_sliding;
         any_observer& cos_site = full ? position_embeddings_full_cos : position_embeddings_sliding_cos;
         any_observer& sin_site = full ? position_embeddings_full_sin : position_embeddings_sliding_sin;
-        return {fake_quant_site(mask_site, mask), fake_quant_site(cos_site, tables.cos),
-                fake_quant_site(sin_site, tables.sin)};
+        return {fake_quant_site(mask_site, t.mask), fake_quant_site(cos_site, t.cos), fake_quant_site(sin_site, t.sin)};
     }
 
     static constexpr std::size_t head_dim_of(attention_kind kind) {
@@ -203,38 +270,6 @@ private:
             if (s.kind == kind) return s.head_dim;
         }
         return 0;
-    }
-
-    tensor run_layers(tensor h, const tensor* ple, std::vector<tensor>* layer_outputs) {
-        const std::size_t seq = h.shape()[1];
-        std::optional<kind_inputs> full_inputs, sliding_inputs;
-        if constexpr (has_full) full_inputs = inputs_for(attention_kind::full, seq);
-        if constexpr (has_sliding) sliding_inputs = inputs_for(attention_kind::sliding, seq);
-
-        // The K/V each kind publishes: the last non-shared layer of that kind wins.
-        std::array<std::optional<kv_pair>, 2> published;
-
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (
-                [&] {
-                    auto& layer = std::get<I>(layers);
-                    constexpr layer_spec spec = C.layers[I];
-                    const kind_inputs& in = spec.kind == attention_kind::full ? *full_inputs : *sliding_inputs;
-                    const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
-
-                    std::optional<tensor> slice;
-                    if (ple) slice = tensor(xt::view(*ple, xt::all(), xt::all(), I, xt::all()));
-                    const kv_pair* shared = spec.shares_kv ? &published[slot].value() : nullptr;
-
-                    attention_result out = layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared);
-                    h = std::move(out.hidden);
-                    if (layer_outputs) layer_outputs->push_back(h);
-                    if (out.present && I < C.first_shared_layer()) published[slot] = std::move(out.present);
-                }(),
-                ...);
-        }(std::make_index_sequence<num_layers>{});
-
-        return norm.forward(h);
     }
 };
 

@@ -1,0 +1,117 @@
+// wrapq/export/blocks.hpp: Circle operators for the quantized blocks of wrapq/nn.
+//
+// Each function mirrors the block's forward(): the same operations in the
+// same order, with a site() wherever forward() calls fake_quant_site(), so
+// the graph carries the qparams the fake-quantized forward used.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/circle/bias.hpp"
+#include "wrapq/circle/ops.hpp"
+#include "wrapq/export/graph_emitter.hpp"
+#include "wrapq/nn/embedding.hpp"
+#include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/rms_norm.hpp"
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace wrapq::exporter {
+
+/// Returns the module path of an observer: "a.b.act_out" gives "a.b".
+inline std::string module_of(const any_observer& o) {
+    const std::size_t dot = o.name.rfind('.');
+    return dot == std::string::npos ? o.name : o.name.substr(0, dot);
+}
+
+/// Returns `shape` with its last extent replaced by `last`.
+inline std::vector<std::int32_t> with_last(std::vector<std::int32_t> shape, std::size_t last) {
+    shape.back() = static_cast<std::int32_t>(last);
+    return shape;
+}
+
+/// Adds the bias of a FULLY_CONNECTED: an integer constant with scale
+/// s_in * s_w[c] (int32 for 8-bit inputs, int64 for int16 inputs) when input
+/// and weight are quantized, else a float32 one. The forward adds the float bias, so the integer
+/// bias differs from it by at most half a bias step.
+inline value emit_bias(graph_emitter& e, const std::string& name, const tensor& bias, const value& input,
+                       const value& weight) {
+    const circle::tensor& in = e.tensor_of(input);
+    const circle::tensor& w = e.tensor_of(weight);
+    if (!in.quant || !w.quant) return e.float_constant(name, bias);
+    const std::span<const float> values(bias.data(), bias.size());
+    const std::int32_t index = circle::add_quantized_bias(e.builder(), name, values, in.quant->scale.at(0),
+                                                          w.quant->scale, in.type);
+    return e.adopt(index, {static_cast<std::int32_t>(bias.size())});
+}
+
+/// Emits FULLY_CONNECTED for nn::linear: fq(x, act_in) -> FC(W_q[, b_q]) -> fq(act_out).
+template <std::size_t In, std::size_t Out, bool Bias>
+value emit_linear(graph_emitter& e, const nn::linear<In, Out, Bias>& block, const value& x) {
+    const std::string name = module_of(block.act_out);
+    const value input = e.site(x, block.act_in);
+    const value w = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value b = Bias ? emit_bias(e, name + ".bias", block.bias.value, input, w) : value{};
+    const value y = e.compute(circle::ops::fully_connected(), {input, w, b}, name, with_last(x.shape, Out));
+    return e.site(y, block.act_out);
+}
+
+/// Emits RMS_NORM for nn::rms_norm: fq(x, act_in) -> RMS_NORM(gamma_q, eps) -> fq(act_out).
+/// The weightless form exports a gamma of ones, quantized by its weight observer.
+template <std::size_t Dim, bool WithWeight>
+value emit_rms_norm(graph_emitter& e, const nn::rms_norm<Dim, WithWeight>& block, const value& x) {
+    const std::string name = module_of(block.act_out);
+    const value input = e.site(x, block.act_in);
+    const value gamma = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value y = e.compute(circle::ops::rms_norm(block.eps()), {input, gamma}, name, x.shape);
+    return e.site(y, block.act_out);
+}
+
+/// Emits the softcap div -> tanh -> mul with the three sites of apply_softcap().
+/// The cap is a constant stored exactly in the storage type of its operand.
+/// With cap 0 only the `out` site applies.
+inline value emit_softcap(graph_emitter& e, const value& logits, float cap, const any_observer& div,
+                          const any_observer& tanh_site, const any_observer& out) {
+    if (cap == 0.0f) return e.site(logits, out);
+    const std::string name = module_of(out);
+    const value divisor = e.exact_scalar(name + ".softcap/divisor", cap, logits);
+    const value divided = e.site(e.compute(circle::ops::div(), {logits, divisor}, name + ".softcap/div", logits.shape), div);
+    const value squashed = e.site(e.compute(circle::ops::tanh(), {divided}, name + ".softcap/tanh", logits.shape), tanh_site);
+    const value factor = e.exact_scalar(name + ".softcap/factor", cap, squashed);
+    return e.site(e.compute(circle::ops::mul(), {squashed, factor}, name + ".softcap/mul", logits.shape), out);
+}
+
+/// Emits a GATHER of rows `ids` (1, S) from a quantized table.
+///
+/// A per-tensor table is gathered as integers: the rows keep the table's
+/// qparams. A per-channel table along the row axis cannot be gathered that
+/// way, because each row has its own scale and no per-tensor output can carry
+/// them. So the table is dequantized first and the rows are gathered in float.
+/// TODO: gather per-channel rows without the float table (a row-wise scale
+/// side table, or per-tensor weight qparams for embeddings in the recipe).
+inline value emit_table_rows(graph_emitter& e, const value& table, const value& ids, const std::string& name) {
+    std::vector<std::int32_t> shape = ids.shape;
+    shape.push_back(table.shape.back());
+    const circle::tensor& t = e.tensor_of(table);
+    if (t.quant && t.quant->scale.size() > 1) {
+        const value dequantized =
+            e.compute(circle::ops::dequantize(), {table}, name + "/table_float", table.shape);
+        e.builder().tensor_at(dequantized.index).keep_float = true;
+        return e.gather(dequantized, ids, 0, name, shape);
+    }
+    return e.gather(table, ids, 0, name, shape);
+}
+
+/// Emits nn::scaled_embedding: fq(fq(W_q[ids], embedding) * fq(s, embed_scale), act_out).
+template <std::size_t Vocab, std::size_t Dim>
+value emit_scaled_embedding(graph_emitter& e, const nn::scaled_embedding<Vocab, Dim>& block, const value& ids) {
+    const std::string name = module_of(block.act_out);
+    const value table = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value rows = e.site(emit_table_rows(e, table, ids, name + "/rows"), block.embedding_observer);
+    const value scale = e.observed_constant(name + ".embed_scale", tensor{block.embed_scale()}, block.embed_scale_observer);
+    return e.site(e.compute(circle::ops::mul(), {rows, scale}, name, rows.shape), block.act_out);
+}
+
+}  // namespace wrapq::exporter
