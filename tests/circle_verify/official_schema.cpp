@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(extended_buffers_offset_size) {
             BOOST_TEST_REQUIRE(b->offset() + b->size() <= bytes.size());
             const std::vector<std::uint8_t> stored(bytes.begin() + static_cast<std::ptrdiff_t>(b->offset()),
                                                    bytes.begin() + static_cast<std::ptrdiff_t>(b->offset() + b->size()));
-            BOOST_TEST(stored == m.buffers[i]);
+            BOOST_TEST(stored == m.buffers[i].bytes());
         }
     }
 }

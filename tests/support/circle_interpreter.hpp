@@ -55,7 +55,7 @@ inline std::vector<std::uint8_t> buffer_bytes(const circle::model& m, std::uint3
         throw circle::graph_error("buffer " + std::to_string(index) + " does not exist; the model has " +
                                   std::to_string(m.buffers.size()) + " buffers");
     }
-    return m.buffers[index];
+    return m.buffers[index].bytes();
 }
 
 namespace interpreter_detail {

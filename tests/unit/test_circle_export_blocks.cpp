@@ -41,16 +41,16 @@ fc_tanh calibrated_fc_tanh(const ptq_config& config) {
     return m;
 }
 
-const circle::tensor& tensor_named(const circle::model& m, const std::string& name) {
+const wrapq::circle::tensor& tensor_named(const wrapq::circle::model& m, const std::string& name) {
     for (const auto& t : m.subgraphs[0].tensors) {
         if (t.name == name) return t;
     }
     throw std::runtime_error("no tensor named " + name);
 }
 
-std::vector<std::string> op_names(const circle::model& m) {
+std::vector<std::string> op_names(const wrapq::circle::model& m) {
     std::vector<std::string> names;
-    for (const auto& node : m.subgraphs[0].operators) names.push_back(circle::op_name(m.operator_codes[node.opcode_index].code));
+    for (const auto& node : m.subgraphs[0].operators) names.push_back(wrapq::circle::op_name(m.operator_codes[node.opcode_index].code));
     return names;
 }
 
@@ -66,12 +66,12 @@ std::vector<std::int64_t> levels_of(const std::vector<std::uint8_t>& bytes, std:
     return out;
 }
 
-circle::model export_fc_tanh(fc_tanh& m) {
-    circle::model_builder b;
+wrapq::circle::model export_fc_tanh(fc_tanh& m) {
+    wrapq::circle::model_builder b;
     exporter::graph_emitter e(b);
     const value x = e.input("x", {1, 4});
     const value y = exporter::emit_linear(e, m.fc, x);
-    const value t = e.site(e.compute(circle::ops::tanh(), {e.site(y, m.act.act_in)}, "act", y.shape), m.act.act_out);
+    const value t = e.site(e.compute(wrapq::circle::ops::tanh(), {e.site(y, m.act.act_in)}, "act", y.shape), m.act.act_out);
     e.output(t);
     e.finish("serving_default");
     return b.get();
@@ -84,17 +84,17 @@ BOOST_AUTO_TEST_SUITE(circle_export_blocks)
 BOOST_AUTO_TEST_CASE(uint8_bias_is_int32_with_product_scales) {
     ptq_config config;  // uint8: per-tensor activations, per-channel weights along axis 0
     fc_tanh m = calibrated_fc_tanh(config);
-    const circle::model model = export_fc_tanh(m);
+    const wrapq::circle::model model = export_fc_tanh(m);
     emit(model);
     BOOST_TEST(op_names(model) == (std::vector<std::string>{"FULLY_CONNECTED", "TANH"}), boost::test_tools::per_element());
 
-    const circle::tensor& bias = tensor_named(model, "fc.bias");
-    BOOST_TEST((bias.type == circle::tensor_type::int32));
+    const wrapq::circle::tensor& bias = tensor_named(model, "fc.bias");
+    BOOST_TEST((bias.type == wrapq::circle::tensor_type::int32));
     const float s_in = m.fc.act_in.affine_qparams()->scale[0];
     const std::vector<float>& s_w = m.fc.weight_observer.affine_qparams()->scale;
     BOOST_TEST_REQUIRE(s_w.size() == 3u);
     const std::vector<float> b{0.01f, -0.02f, 0.03f};
-    const std::vector<std::int64_t> levels = levels_of(model.buffers[bias.buffer], 4);
+    const std::vector<std::int64_t> levels = levels_of(model.buffers[bias.buffer].bytes(), 4);
     BOOST_TEST_REQUIRE(levels.size() == 3u);
     for (std::size_t c = 0; c < 3; ++c) {
         const float scale = s_in * s_w[c];  // float32 product, as the converter computes it
@@ -112,43 +112,43 @@ BOOST_AUTO_TEST_CASE(int16_bias_is_int64) {
     config.activation = quant_spec::affine(int16);
     config.overrides.push_back({"fc.weight", quant_spec::affine(int8, qscheme::per_channel_symm), true});
     fc_tanh m = calibrated_fc_tanh(config);
-    const circle::model model = export_fc_tanh(m);
+    const wrapq::circle::model model = export_fc_tanh(m);
     emit(model);
-    const circle::tensor& bias = tensor_named(model, "fc.bias");
-    BOOST_TEST((bias.type == circle::tensor_type::int64));
+    const wrapq::circle::tensor& bias = tensor_named(model, "fc.bias");
+    BOOST_TEST((bias.type == wrapq::circle::tensor_type::int64));
     BOOST_TEST(model.buffers[bias.buffer].size() == 3u * 8u);
     const float s_in = m.fc.act_in.affine_qparams()->scale[0];
     const float s_w0 = m.fc.weight_observer.affine_qparams()->scale[0];
-    BOOST_TEST(levels_of(model.buffers[bias.buffer], 8)[0] == static_cast<std::int64_t>(std::nearbyint(0.01f / (s_in * s_w0))));
+    BOOST_TEST(levels_of(model.buffers[bias.buffer].bytes(), 8)[0] == static_cast<std::int64_t>(std::nearbyint(0.01f / (s_in * s_w0))));
 }
 
 BOOST_AUTO_TEST_CASE(exact_scalars_dequantize_to_their_value) {
-    circle::model_builder b;
+    wrapq::circle::model_builder b;
     exporter::graph_emitter e(b);
     const value u8 = e.input("u8", {2});
     const value i16 = e.input("i16", {2});
-    circle::tensor& a = b.tensor_at(u8.index);
-    a.type = circle::tensor_type::uint8;
-    a.quant = circle::quantization{{0.5f}, {128}, 0};
-    circle::tensor& c = b.tensor_at(i16.index);
-    c.type = circle::tensor_type::int16;
-    c.quant = circle::quantization{{0.25f}, {0}, 0};
+    wrapq::circle::tensor& a = b.tensor_at(u8.index);
+    a.type = wrapq::circle::tensor_type::uint8;
+    a.quant = wrapq::circle::quantization{{0.5f}, {128}, 0};
+    wrapq::circle::tensor& c = b.tensor_at(i16.index);
+    c.type = wrapq::circle::tensor_type::int16;
+    c.quant = wrapq::circle::quantization{{0.25f}, {0}, 0};
 
     // uint8 cannot hold -1, so -30 is level 0 with zero point 1: (0 - 1) * 30.
-    const circle::tensor& negative_u8 = b.tensor_at(e.exact_scalar("neg_u8", -30.0f, u8).index);
+    const wrapq::circle::tensor& negative_u8 = b.tensor_at(e.exact_scalar("neg_u8", -30.0f, u8).index);
     BOOST_TEST(negative_u8.quant->scale == std::vector<float>{30.0f});
     BOOST_TEST(negative_u8.quant->zero_point == std::vector<std::int64_t>{1});
-    BOOST_TEST(b.get().buffers[negative_u8.buffer] == std::vector<std::uint8_t>{0});
+    BOOST_TEST((b.get().buffers[negative_u8.buffer].bytes() == std::vector<std::uint8_t>{0}));
 
     // int16: level -1 with scale 0.70710677, two bytes 0xFFFF.
     const float half_sqrt2 = static_cast<float>(1.0 / std::sqrt(2.0));
-    const circle::tensor& negative_i16 = b.tensor_at(e.exact_scalar("neg_i16", -half_sqrt2, i16).index);
+    const wrapq::circle::tensor& negative_i16 = b.tensor_at(e.exact_scalar("neg_i16", -half_sqrt2, i16).index);
     BOOST_TEST(negative_i16.quant->scale == std::vector<float>{half_sqrt2});
     BOOST_TEST(negative_i16.quant->zero_point == std::vector<std::int64_t>{0});
-    BOOST_TEST(b.get().buffers[negative_i16.buffer] == (std::vector<std::uint8_t>{0xFF, 0xFF}));
+    BOOST_TEST((b.get().buffers[negative_i16.buffer].bytes() == (std::vector<std::uint8_t>{0xFF, 0xFF})));
 
-    const circle::tensor& zero = b.tensor_at(e.exact_scalar("zero", 0.0f, u8).index);
-    BOOST_TEST(b.get().buffers[zero.buffer] == std::vector<std::uint8_t>{0});
+    const wrapq::circle::tensor& zero = b.tensor_at(e.exact_scalar("zero", 0.0f, u8).index);
+    BOOST_TEST((b.get().buffers[zero.buffer].bytes() == std::vector<std::uint8_t>{0}));
     BOOST_TEST(zero.quant->zero_point == std::vector<std::int64_t>{0});
 }
 
@@ -171,10 +171,10 @@ BOOST_AUTO_TEST_CASE(sites_fold_requantize_and_follow_moves) {
     const any_observer second = make("second", quant_spec::affine(uint8), tensor{-2.0f, 2.0f});
     const any_observer float_site = make("float_site", quant_spec::no_quant(), std::nullopt);
 
-    circle::model_builder b;
+    wrapq::circle::model_builder b;
     exporter::graph_emitter e(b);
     const value x = e.input("x", {2, 2});
-    const value t = e.compute(circle::ops::tanh(), {x}, "t", {2, 2});
+    const value t = e.compute(wrapq::circle::ops::tanh(), {x}, "t", {2, 2});
     const value r = e.reshape(t, {4}, "r");
     const value r_site = e.site(r, first);
     BOOST_TEST(r_site.index == r.index);                    // a tensor without qparams takes the site's
@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(sites_fold_requantize_and_follow_moves) {
     BOOST_TEST(requantized.index != r.index);               // different ones add a QUANTIZE
     BOOST_TEST(b.get().subgraphs[0].operators.back().inputs == std::vector<std::int32_t>{r.index});
 
-    const value f = e.compute(circle::ops::tanh(), {x}, "f", {2, 2});
+    const value f = e.compute(wrapq::circle::ops::tanh(), {x}, "f", {2, 2});
     BOOST_TEST(e.site(f, float_site).index == f.index);
     BOOST_TEST(b.tensor_at(f.index).keep_float);            // float on purpose, not missing
 

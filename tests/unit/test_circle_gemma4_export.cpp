@@ -81,38 +81,38 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 /// Circle qparams equal to the observer's, scales compared as bits.
-bool has_qparams_of(const circle::tensor& t, const any_observer& o) {
+bool has_qparams_of(const wrapq::circle::tensor& t, const any_observer& o) {
     const qparams* p = o.affine_qparams();
     if (!t.quant || p == nullptr) return false;
     std::vector<std::int64_t> zp(p->zero_point.begin(), p->zero_point.end());
     return same_bits(t.quant->scale, p->scale) && t.quant->zero_point == zp &&
-           t.type == circle::tensor_type_for(p->type) && t.quant->quantized_dimension == p->axis.value_or(0);
+           t.type == wrapq::circle::tensor_type_for(p->type) && t.quant->quantized_dimension == p->axis.value_or(0);
 }
 
-std::vector<std::string> op_names(const circle::model& m) {
+std::vector<std::string> op_names(const wrapq::circle::model& m) {
     std::vector<std::string> names;
     for (const auto& node : m.subgraphs[0].operators) {
-        names.push_back(circle::op_name(m.operator_codes[node.opcode_index].code));
+        names.push_back(wrapq::circle::op_name(m.operator_codes[node.opcode_index].code));
     }
     return names;
 }
 
-std::size_t count_op(const circle::model& m, const std::string& name) {
+std::size_t count_op(const wrapq::circle::model& m, const std::string& name) {
     const auto names = op_names(m);
     return static_cast<std::size_t>(std::count(names.begin(), names.end(), name));
 }
 
-const circle::tensor& input_tensor(const circle::model& m, std::size_t i) {
+const wrapq::circle::tensor& input_tensor(const wrapq::circle::model& m, std::size_t i) {
     const auto& g = m.subgraphs[0];
     return g.tensors.at(static_cast<std::size_t>(g.inputs.at(i)));
 }
 
-const circle::tensor& output_tensor(const circle::model& m, std::size_t i) {
+const wrapq::circle::tensor& output_tensor(const wrapq::circle::model& m, std::size_t i) {
     const auto& g = m.subgraphs[0];
     return g.tensors.at(static_cast<std::size_t>(g.outputs.at(i)));
 }
 
-const circle::tensor& tensor_named(const circle::model& m, const std::string& name) {
+const wrapq::circle::tensor& tensor_named(const wrapq::circle::model& m, const std::string& name) {
     for (const auto& t : m.subgraphs[0].tensors) {
         if (t.name == name) return t;
     }
@@ -132,7 +132,7 @@ std::vector<std::int32_t> dims(std::initializer_list<std::size_t> extents) {
 /// the mode; the three metadata entries; samples on their tensors' grids.
 void check_exported(const exporter::exported_graph& g, const std::string& signature) {
     const std::vector<std::uint8_t> bytes = emit(g.model);
-    const circle::model back = circle::read_model(bytes).m;
+    const wrapq::circle::model back = wrapq::circle::read_model(bytes).m;
     const auto& written = g.model.subgraphs.at(0);
     const auto& read = back.subgraphs.at(0);
 
@@ -160,10 +160,8 @@ void check_exported(const exporter::exported_graph& g, const std::string& signat
     std::set<std::int32_t> produced(read.inputs.begin(), read.inputs.end());
     for (const auto& node : read.operators) produced.insert(node.outputs.begin(), node.outputs.end());
     for (std::int32_t index : produced) {
-        const circle::tensor& t = read.tensors[static_cast<std::size_t>(index)];
-        const bool allowed_float = t.type == circle::tensor_type::int32 ||
-                                   (t.name.find("/table_float") != std::string::npos) ||
-                                   (t.name.find("/rows") != std::string::npos && t.type == circle::tensor_type::float32);
+        const wrapq::circle::tensor& t = read.tensors[static_cast<std::size_t>(index)];
+        const bool allowed_float = t.type == wrapq::circle::tensor_type::int32 || written.tensors[static_cast<std::size_t>(index)].keep_float;
         BOOST_TEST((t.quant.has_value() || allowed_float), "tensor " << t.name << " has no qparams");
     }
 
@@ -178,14 +176,14 @@ void check_exported(const exporter::exported_graph& g, const std::string& signat
     BOOST_TEST_REQUIRE(g.sample_inputs.size() == read.inputs.size());
     BOOST_TEST_REQUIRE(g.expected_outputs.size() == read.outputs.size());
     for (std::size_t i = 0; i < read.inputs.size(); ++i) {
-        const circle::tensor& t = input_tensor(back, i);
+        const wrapq::circle::tensor& t = input_tensor(back, i);
         BOOST_TEST(exporter::on_grid(t, g.sample_inputs[i]) == g.sample_inputs[i]);
-        BOOST_TEST(g.sample_inputs[i].size() == static_cast<std::size_t>(circle::detail::element_count(t.shape).value()));
+        BOOST_TEST(g.sample_inputs[i].size() == static_cast<std::size_t>(wrapq::circle::detail::element_count(t.shape).value()));
     }
     for (std::size_t i = 0; i < read.outputs.size(); ++i) {
-        const circle::tensor& t = output_tensor(back, i);
+        const wrapq::circle::tensor& t = output_tensor(back, i);
         BOOST_TEST(exporter::on_grid(t, g.expected_outputs[i]) == g.expected_outputs[i]);
-        BOOST_TEST(g.expected_outputs[i].size() == static_cast<std::size_t>(circle::detail::element_count(t.shape).value()));
+        BOOST_TEST(g.expected_outputs[i].size() == static_cast<std::size_t>(wrapq::circle::detail::element_count(t.shape).value()));
     }
 }
 
@@ -201,7 +199,7 @@ agreement run_and_compare(const exporter::exported_graph& g) {
     agreement a;
     std::size_t equal = 0, total = 0;
     for (std::size_t i = 0; i < run.outputs.size(); ++i) {
-        const circle::tensor& t = output_tensor(g.model, i);
+        const wrapq::circle::tensor& t = output_tensor(g.model, i);
         const float step = t.quant ? t.quant->scale.at(0) : 1.0f;
         BOOST_TEST_REQUIRE(run.outputs[i].shape() == g.expected_outputs[i].shape());
         for (std::size_t k = 0; k < run.outputs[i].size(); ++k) {
@@ -262,20 +260,20 @@ BOOST_AUTO_TEST_CASE(head_graph_sites_and_weights) {
         BOOST_TEST(has_qparams_of(tensor_named(g.model, "logits.softcap/tanh"), lm.logit_softcapping_tanh));
 
         // lm_head weight: uint8 per-channel along the output axis, the bytes of quantize().
-        const circle::tensor& w = tensor_named(g.model, "lm_head.weight");
-        BOOST_TEST((w.type == circle::tensor_type::uint8));
+        const wrapq::circle::tensor& w = tensor_named(g.model, "lm_head.weight");
+        BOOST_TEST((w.type == wrapq::circle::tensor_type::uint8));
         BOOST_TEST(w.quant->scale.size() == 128u);
         BOOST_TEST(w.quant->quantized_dimension == 0);
         BOOST_TEST(has_qparams_of(w, lm.lm_head.weight_observer));
-        BOOST_TEST(g.model.buffers[w.buffer] ==
-                   quantize(lm.lm_head.weight.value, *lm.lm_head.weight_observer.affine_qparams()).bytes);
+        BOOST_TEST((g.model.buffers[w.buffer].bytes() ==
+                    quantize(lm.lm_head.weight.value, *lm.lm_head.weight_observer.affine_qparams()).bytes));
 
         // The cap 30 is an exact int16 constant: level 1, scale 30, zero point 0.
-        const circle::tensor& divisor = tensor_named(g.model, "logits.softcap/divisor");
-        BOOST_TEST((divisor.type == circle::tensor_type::int16));
+        const wrapq::circle::tensor& divisor = tensor_named(g.model, "logits.softcap/divisor");
+        BOOST_TEST((divisor.type == wrapq::circle::tensor_type::int16));
         BOOST_TEST(same_bits(divisor.quant->scale, {30.0f}));
         BOOST_TEST(divisor.quant->zero_point == std::vector<std::int64_t>{0});
-        BOOST_TEST(g.model.buffers[divisor.buffer] == (std::vector<std::uint8_t>{1, 0}));
+        BOOST_TEST((g.model.buffers[divisor.buffer].bytes() == std::vector<std::uint8_t>{1, 0}));
     }
 
     const auto with_norm = g4::head_graph(lm, g4::export_mode::decode, {.max_seq = capacity, .include_final_norm = true});
@@ -351,7 +349,7 @@ BOOST_AUTO_TEST_CASE(embedding_graph_outputs) {
         const std::size_t seq = mode == g4::export_mode::prefill ? capacity : 1;
         const auto g = g4::embedding_graph(tm, mode, {.max_seq = capacity});
         check_exported(g, std::string(g4::to_string(mode)));
-        BOOST_TEST((input_tensor(g.model, 0).type == circle::tensor_type::int32));
+        BOOST_TEST((input_tensor(g.model, 0).type == wrapq::circle::tensor_type::int32));
         BOOST_TEST(output_tensor(g.model, 0).shape == dims({1, seq, 16}));
         BOOST_TEST(output_tensor(g.model, 1).shape == dims({1, seq, 2, 8}));
         BOOST_TEST(has_qparams_of(output_tensor(g.model, 0), tm.embed_tokens.act_out));
@@ -380,7 +378,7 @@ BOOST_AUTO_TEST_CASE(export_is_deterministic) {
     calibrated_lm<g4::tiny_text> m(shipped_recipe());
     const auto a = g4::text_graph(m.lm, g4::export_mode::decode, {.max_seq = capacity});
     const auto b = g4::text_graph(m.lm, g4::export_mode::decode, {.max_seq = capacity});
-    BOOST_TEST(circle::serialize(a.model) == circle::serialize(b.model));
+    BOOST_TEST(wrapq::circle::serialize(a.model) == wrapq::circle::serialize(b.model));
     BOOST_TEST(a.expected_outputs == b.expected_outputs);
 }
 
@@ -410,7 +408,7 @@ BOOST_AUTO_TEST_CASE(tflite_mode_rejects_calibrated_tanh) {
     try {
         (void)g4::head_graph(m.lm, g4::export_mode::decode, {.max_seq = capacity, .tflite_compatible = true});
         BOOST_FAIL("a calibrated tanh output passed the TFLite constraints");
-    } catch (const circle::graph_error& e) {
+    } catch (const wrapq::circle::graph_error& e) {
         const std::string message = e.what();
         BOOST_TEST(message.find("logits.softcap/tanh") != std::string::npos, message);
     }
@@ -423,7 +421,7 @@ BOOST_AUTO_TEST_CASE(bad_exports_leave_no_file) {
     try {
         (void)g4::head_graph(fresh, g4::export_mode::decode, {.max_seq = capacity});
         BOOST_FAIL("a model in calibration mode was exported");
-    } catch (const circle::graph_error& e) {
+    } catch (const wrapq::circle::graph_error& e) {
         const std::string message = e.what();
         BOOST_TEST(message.find("lm_head.act_in") != std::string::npos, message);
         BOOST_TEST(message.find("convert()") != std::string::npos, message);
@@ -484,5 +482,19 @@ BOOST_AUTO_TEST_CASE(tiny_shared_kv_shipped_recipe) {
     compare_graphs<g4::tiny_shared_kv>(shipped_recipe(), "tiny_shared_kv int16");
 }
 BOOST_AUTO_TEST_CASE(tiny_k_eq_v_uint8) { compare_graphs<g4::tiny_k_eq_v>(uint8_config(), "tiny_k_eq_v uint8"); }
+
+BOOST_AUTO_TEST_CASE(decomposed_rms_norm_matches) {
+    calibrated_lm<g4::tiny_text> m(shipped_recipe());
+    for (const auto mode : {g4::export_mode::prefill, g4::export_mode::decode}) {
+        const auto g = g4::layer_graph<0>(m.lm.model, mode, {.max_seq = capacity, .decompose_rms_norm = true});
+        check_exported(g, std::string(g4::to_string(mode)));
+        BOOST_TEST(count_op(g.model, "RMS_NORM") == 0u);
+        BOOST_TEST(count_op(g.model, "RSQRT") == 8u);
+        BOOST_TEST(count_op(g.model, "MEAN") == 8u);
+        const agreement a = run_and_compare(g);
+        BOOST_TEST(a.max_steps <= 2.01);
+        BOOST_TEST(a.equal_fraction >= 0.9);
+    }
+}
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,7 +23,10 @@ read_model_result round_trip(const model& m, const write_options& options = {}) 
     return read_model(bytes);
 }
 
-std::string text_of(const std::vector<std::uint8_t>& bytes) { return {bytes.begin(), bytes.end()}; }
+std::string text_of(const buffer_data& data) {
+    const std::vector<std::uint8_t> bytes = data.bytes();
+    return {bytes.begin(), bytes.end()};
+}
 
 }  // namespace
 
@@ -65,9 +68,9 @@ BOOST_AUTO_TEST_CASE(float_fc_buffers) {
     const read_model_result file = round_trip(circle_samples::float_fc());
     BOOST_TEST_REQUIRE(file.m.buffers.size() == 5u);
     BOOST_TEST(file.m.buffers[0].empty());
-    BOOST_TEST(file.m.buffers[1] == circle_samples::float_bytes({0.1f, 0.2f, 0.3f, 0.4f, -0.5f, 0.6f, -0.7f, 0.8f, 1.0f,
-                                                                 0.0f, -1.0f, 0.5f}));
-    BOOST_TEST(file.m.buffers[2] == circle_samples::float_bytes({0.01f, -0.02f, 0.03f}));
+    BOOST_TEST(file.m.buffers[1].bytes() == circle_samples::float_bytes({0.1f, 0.2f, 0.3f, 0.4f, -0.5f, 0.6f, -0.7f, 0.8f,
+                                                                         1.0f, 0.0f, -1.0f, 0.5f}));
+    BOOST_TEST(file.m.buffers[2].bytes() == circle_samples::float_bytes({0.01f, -0.02f, 0.03f}));
     for (std::size_t i = 1; i < file.buffer_offsets.size(); ++i) {
         BOOST_TEST_CONTEXT("buffer " << i) {
             BOOST_TEST(file.buffer_offsets[i] != 0u);

@@ -243,4 +243,52 @@ BOOST_AUTO_TEST_CASE(invalid_graph_keeps_old_file) {
     std::filesystem::remove_all(dir);
 }
 
+/// x (uint8) -> RESHAPE -> y with other qparams, or -> TANH -> y with calibrated ones.
+model_builder one_op_graph(bool reshape) {
+    model_builder b;
+    const auto x = b.add_tensor({.name = "x", .shape = {1, 4}, .type = tensor_type::uint8,
+                                 .quant = quantization{{0.5f}, {128}, 0}});
+    const auto y = b.add_tensor({.name = "y", .shape = reshape ? std::vector<std::int32_t>{4} : std::vector<std::int32_t>{1, 4},
+                                 .type = tensor_type::uint8, .quant = quantization{{0.25f}, {128}, 0}});
+    if (reshape) {
+        const auto shape = b.add_int32_constant("shape", {4});
+        b.add_operator(ops::reshape({4}), {x, shape}, {y});
+    } else {
+        b.add_operator(ops::tanh(), {x}, {y});
+    }
+    b.set_inputs({x});
+    b.set_outputs({y});
+    return b;
+}
+
+BOOST_AUTO_TEST_CASE(constraint_violations_keep_old_file) {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "wrapq_circle_constraints";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::filesystem::path path = dir / "model.circle";
+    { std::ofstream(path) << "old"; }
+
+    // A RESHAPE that changes the grid breaks every runtime.
+    try {
+        write_model(one_op_graph(true).get(), path);
+        BOOST_FAIL("a RESHAPE with new qparams was written");
+    } catch (const graph_error& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find("RESHAPE") != std::string::npos, message);
+        BOOST_TEST(message.find("\"y\"") != std::string::npos, message);
+    }
+    // A calibrated TANH output is fine for ONE runtimes and rejected for TFLite.
+    BOOST_CHECK_NO_THROW(serialize(one_op_graph(false).get()));
+    write_options strict;
+    strict.constraints.tflite_compatible = true;
+    BOOST_CHECK_THROW(write_model(one_op_graph(false).get(), path, strict), graph_error);
+
+    std::ifstream in(path);
+    std::string content;
+    in >> content;
+    BOOST_TEST(content == "old");
+    BOOST_TEST(entries_in(dir) == 1u);
+    std::filesystem::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

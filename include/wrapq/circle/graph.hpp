@@ -2,6 +2,7 @@
 #pragma once
 
 #include "wrapq/config.hpp"
+#include "wrapq/circle/buffer_data.hpp"
 #include "wrapq/circle/errors.hpp"
 #include "wrapq/circle/schema.hpp"
 
@@ -130,13 +131,15 @@ struct metadata_entry {
     friend bool operator==(const metadata_entry&, const metadata_entry&) = default;
 };
 
-/// A whole Circle model. buffers[0] must be the empty sentinel.
+/// A whole Circle model. buffers[0] must be the empty sentinel. Copying a
+/// model shares the buffers' storage (see buffer_data), and comparing two
+/// models compares buffer contents, which runs the producers of generated buffers.
 struct model {
     std::uint32_t version = schema_version;
     std::string description = "circle";
     std::vector<operator_code> operator_codes;
     std::vector<subgraph> subgraphs;
-    std::vector<std::vector<std::uint8_t>> buffers{{}};
+    std::vector<buffer_data> buffers{buffer_data{}};
     std::vector<metadata_entry> metadata;
     std::vector<signature_def> signature_defs;
 
@@ -170,8 +173,9 @@ public:
         return static_cast<std::uint32_t>(model_.subgraphs.size() - 1);
     }
 
-    /// Appends a buffer holding `bytes` and returns its index (never 0).
-    std::uint32_t add_buffer(std::vector<std::uint8_t> bytes) {
+    /// Appends a buffer holding `bytes` (owned, borrowed or generated, see
+    /// buffer_data) and returns its index (never 0).
+    std::uint32_t add_buffer(buffer_data bytes) {
         model_.buffers.push_back(std::move(bytes));
         return static_cast<std::uint32_t>(model_.buffers.size() - 1);
     }
@@ -185,7 +189,7 @@ public:
 
     /// Appends a constant: a new buffer with `bytes` and a tensor pointing at it.
     std::int32_t add_constant(std::string name, std::vector<std::int32_t> shape, tensor_type type,
-                              std::vector<std::uint8_t> bytes, std::optional<quantization> quant = std::nullopt,
+                              buffer_data bytes, std::optional<quantization> quant = std::nullopt,
                               std::uint32_t graph = 0) {
         const std::uint32_t buffer = add_buffer(std::move(bytes));
         return add_tensor({std::move(name), std::move(shape), type, buffer, std::move(quant), false}, graph);
@@ -246,7 +250,7 @@ public:
 
     /// Adds a metadata entry whose content is `bytes`, for example
     /// add_metadata("producer", "wrapq 0.1.0").
-    void add_metadata(std::string name, std::vector<std::uint8_t> bytes) {
+    void add_metadata(std::string name, buffer_data bytes) {
         const std::uint32_t buffer = add_buffer(std::move(bytes));
         model_.metadata.push_back({std::move(name), buffer});
     }

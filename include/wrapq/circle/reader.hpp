@@ -5,17 +5,19 @@
 #include "wrapq/circle/graph.hpp"
 #include "wrapq/circle/schema.hpp"
 #include "wrapq/core/errors.hpp"
+#include "wrapq/io/mapped_file.hpp"
 
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wrapq::circle {
@@ -67,6 +69,16 @@ public:
             fail("has an invalid string field " + std::to_string(id));
         }
         return text == nullptr ? std::string() : text->str();
+    }
+
+    /// Bytes of the [ubyte] field `id` inside the file, without copying them.
+    std::span<const std::uint8_t> bytes(int id) const {
+        const auto* values = table_->GetPointer<const Vector<std::uint8_t>*>(field_offset(id));
+        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(values)) {
+            fail("has an invalid vector field " + std::to_string(id));
+        }
+        if (values == nullptr) return {};
+        return {values->data(), values->size()};
     }
 
     template <class T>
@@ -183,57 +195,51 @@ inline std::vector<tensor_map> read_tensor_maps(const checked_table& def, int id
     return maps;
 }
 
-/// Reads buffer `index`: embedded data, or with the extended layout
-/// `size` bytes at file `offset` (valid only when both exceed 1).
-inline void read_buffer(const checked_table& b, std::span<const std::uint8_t> file, read_model_result& result) {
-    const auto* data = b.raw()->GetPointer<const Vector<std::uint8_t>*>(field_offset(field::buffer::data));
-    std::vector<std::uint8_t> bytes = b.vector<std::uint8_t>(field::buffer::data);
+/// Reads one Buffer: its embedded data, or with the extended layout `size`
+/// bytes at file position `offset` (Buffer.offset is valid only when it
+/// exceeds 1). The buffer shares `owner` when it is set, else it copies.
+inline void read_buffer(const checked_table& b, std::span<const std::uint8_t> file,
+                        const std::shared_ptr<const void>& owner, read_model_result& result) {
+    std::span<const std::uint8_t> bytes = b.bytes(field::buffer::data);
     std::uint64_t position = 0;
-    if (data != nullptr && data->size() > 0) {
-        position = static_cast<std::uint64_t>(data->Data() - file.data());
+    if (!bytes.empty()) {
+        position = static_cast<std::uint64_t>(bytes.data() - file.data());
     } else {
         const auto offset = b.scalar<std::uint64_t>(field::buffer::offset, 0);
         const auto size = b.scalar<std::uint64_t>(field::buffer::size, 0);
-        if (offset > 1 && size > 1) {
+        if (offset > 1) {
             if (offset > file.size() || size > file.size() - offset) {
                 b.fail("points at bytes [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
                        ") outside the file of " + std::to_string(file.size()) + " bytes");
             }
-            bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(offset),
-                         file.begin() + static_cast<std::ptrdiff_t>(offset + size));
+            bytes = file.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(size));
             position = offset;
             result.extended_layout = true;
         }
     }
-    result.m.buffers.push_back(std::move(bytes));
+    if (owner) {
+        result.m.buffers.push_back(buffer_data::shared(owner, bytes));
+    } else {
+        result.m.buffers.push_back(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    }
     result.buffer_offsets.push_back(position);
 }
 
-}  // namespace detail
-
-/// Reads a Circle file from its bytes. Throws format_error when the
-/// identifier is not "CIR0" or a field wrapq reads is out of bounds, and
-/// when an operator has an option table that wrapq does not define.
-///
-/// Example:
-/// @code
-///   auto file = wrapq::circle::read_model(bytes);
-///   file.m.subgraphs[0].tensors[0].name;   // "x"
-///   file.opcode_names[0];                  // "FULLY_CONNECTED"
-/// @endcode
-inline read_model_result read_model(std::span<const std::uint8_t> file) {
+/// Reads the model in `file`; see read_model() and read_model_file().
+inline read_model_result read_model(std::span<const std::uint8_t> file, const std::shared_ptr<const void>& owner) {
     if (file.size() < 8 || !flatbuffers::BufferHasIdentifier(file.data(), file_identifier)) {
         throw format_error("circle reader: the data is not a Circle model (bytes 4..7 are not \"CIR0\")");
     }
-    // The FlatBuffer itself is at most 2^31 - 1 bytes; extended-layout data
-    // may follow it, and read_buffer checks those offsets against the file.
-    const std::size_t flatbuffer_limit = std::min<std::size_t>(file.size(), FLATBUFFERS_MAX_BUFFER_SIZE);
+    // The FlatBuffer itself is smaller than 2^31 - 1 bytes, the largest size
+    // the FlatBuffers verifier accepts. Extended-layout data may follow it,
+    // and read_buffer checks those offsets against the whole file.
+    const std::size_t flatbuffer_limit = std::min<std::size_t>(file.size(), FLATBUFFERS_MAX_BUFFER_SIZE - 1);
     flatbuffers::Verifier verifier(file.data(), flatbuffer_limit);
     const auto* root_table = flatbuffers::GetRoot<flatbuffers::Table>(file.data());
     if (verifier.VerifyOffset(0) == 0) {
         throw format_error("circle reader: the root offset points outside the file");
     }
-    const detail::checked_table root(root_table, verifier, "model");
+    const checked_table root(root_table, verifier, "model");
 
     read_model_result result;
     result.m.version = root.scalar<std::uint32_t>(field::model::version, 0);
@@ -247,9 +253,9 @@ inline read_model_result read_model(std::span<const std::uint8_t> file) {
         result.deprecated_builtin_codes.push_back(deprecated);
         result.builtin_codes.push_back(builtin);
     }
-    for (const auto& g : root.tables(field::model::subgraphs, "subgraph")) result.m.subgraphs.push_back(detail::read_subgraph(g));
+    for (const auto& g : root.tables(field::model::subgraphs, "subgraph")) result.m.subgraphs.push_back(read_subgraph(g));
     result.m.buffers.clear();
-    for (const auto& b : root.tables(field::model::buffers, "buffer")) detail::read_buffer(b, file, result);
+    for (const auto& b : root.tables(field::model::buffers, "buffer")) read_buffer(b, file, owner, result);
     for (const auto& entry : root.tables(field::model::metadata, "metadata")) {
         result.m.metadata.push_back({entry.string(field::metadata::name), entry.scalar<std::uint32_t>(field::metadata::buffer, 0)});
     }
@@ -257,19 +263,44 @@ inline read_model_result read_model(std::span<const std::uint8_t> file) {
         signature_def s;
         s.key = def.string(field::signature_def::signature_key);
         s.subgraph_index = def.scalar<std::uint32_t>(field::signature_def::subgraph_index, 0);
-        s.inputs = detail::read_tensor_maps(def, field::signature_def::inputs);
-        s.outputs = detail::read_tensor_maps(def, field::signature_def::outputs);
+        s.inputs = read_tensor_maps(def, field::signature_def::inputs);
+        s.outputs = read_tensor_maps(def, field::signature_def::outputs);
         result.m.signature_defs.push_back(std::move(s));
     }
     return result;
 }
 
-/// Reads the Circle file at `path`; throws io_error when it cannot be read.
+}  // namespace detail
+
+/// Reads a Circle file from its bytes, in either buffer layout. Buffers
+/// are copied out of `file`, so the result does not refer to it. Throws
+/// format_error when the identifier is not "CIR0" or a field wrapq reads is
+/// out of bounds, and when an operator has an option table that wrapq does not define.
+///
+/// Example:
+/// @code
+///   auto file = wrapq::circle::read_model(bytes);
+///   file.m.subgraphs[0].tensors[0].name;   // "x"
+///   file.opcode_names[0];                  // "FULLY_CONNECTED"
+/// @endcode
+inline read_model_result read_model(std::span<const std::uint8_t> file) { return detail::read_model(file, nullptr); }
+
+/// Reads the Circle file at `path` without copying its buffer data: the
+/// file is mapped read-only, and every buffer of the result shares that
+/// mapping (see buffer_data::shared), which stays until the last copy of a
+/// buffer is gone. Only the pages that are read are loaded, so reading back
+/// a file of several GB needs little memory. Replacing the file with
+/// write_model() is safe meanwhile, because the rename leaves the mapped
+/// file intact. Throws io_error when the file cannot be opened or mapped,
+/// and format_error as read_model() does.
+///
+/// NOTE: if another process truncates the file while a buffer of the
+/// result still exists, reading the lost bytes raises SIGBUS.
 inline read_model_result read_model_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path.string() + ": cannot open the file for reading");
-    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return read_model(bytes);
+    auto mapping = std::make_shared<const io::mapped_file>(io::mapped_file::open(path));
+    const std::span<const std::byte> bytes = mapping->bytes();
+    const std::span<const std::uint8_t> file(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    return detail::read_model(file, mapping);
 }
 
 }  // namespace wrapq::circle

@@ -100,7 +100,8 @@ inline void check_tensor(const model& m, const subgraph& g, const tensor& t, std
         throw graph_error(where(g, t) + ": buffer " + std::to_string(t.buffer) + " does not exist; the model has " +
                           std::to_string(m.buffers.size()) + " buffers");
     }
-    const std::vector<std::uint8_t>& data = m.buffers[t.buffer];
+    // size() is known without running the producer of a generated buffer.
+    const buffer_data& data = m.buffers[t.buffer];
     if (!data.empty()) {
         const auto count = element_count(t.shape);
         const std::uint64_t expected = count ? buffer_bytes(t.type, *count) : 0;

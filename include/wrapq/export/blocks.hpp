@@ -60,13 +60,38 @@ value emit_linear(graph_emitter& e, const nn::linear<In, Out, Bias>& block, cons
 
 /// Emits RMS_NORM for nn::rms_norm: fq(x, act_in) -> RMS_NORM(gamma_q, eps) -> fq(act_out).
 /// The weightless form exports a gamma of ones, quantized by its weight observer.
+/// With emit_options::decompose_rms_norm the normalization runs in float:
+///   x_f = DEQUANTIZE(x); r = RSQRT(ADD(MEAN(MUL(x_f, x_f), last axis), eps))
+///   y = QUANTIZE(MUL(MUL(x_f, r), DEQUANTIZE(gamma_q)))
 template <std::size_t Dim, bool WithWeight>
 value emit_rms_norm(graph_emitter& e, const nn::rms_norm<Dim, WithWeight>& block, const value& x) {
     const std::string name = module_of(block.act_out);
     const value input = e.site(x, block.act_in);
     const value gamma = e.weight(name + ".weight", block.weight.value, block.weight_observer);
-    const value y = e.compute(circle::ops::rms_norm(block.eps()), {input, gamma}, name, x.shape);
-    return e.site(y, block.act_out);
+    if (!e.options().decompose_rms_norm) {
+        const value y = e.compute(circle::ops::rms_norm(block.eps()), {input, gamma}, name, x.shape);
+        return e.site(y, block.act_out);
+    }
+
+    auto to_float = [&](const value& v, const std::string& suffix) {
+        if (!e.tensor_of(v).quant) return v;
+        return e.compute_float(circle::ops::dequantize(), {v}, name + suffix, v.shape);
+    };
+    const value xf = to_float(input, "/x_float");
+    const value gf = to_float(gamma, "/gamma_float");
+    std::vector<std::int32_t> reduced = x.shape;
+    reduced.back() = 1;
+    const auto rank = static_cast<std::int32_t>(x.shape.size());
+
+    const value squares = e.compute_float(circle::ops::mul(), {xf, xf}, name + "/squares", x.shape);
+    const value axes = e.int32_constant(name + "/axes", {rank - 1});
+    const value mean = e.compute_float(circle::ops::mean(true), {squares, axes}, name + "/mean", reduced);
+    const value eps = e.float_constant(name + "/eps", tensor{block.eps()});
+    const value shifted = e.compute_float(circle::ops::add(), {mean, eps}, name + "/mean_eps", reduced);
+    const value inverse = e.compute_float(circle::ops::rsqrt(), {shifted}, name + "/rsqrt", reduced);
+    const value normed = e.compute_float(circle::ops::mul(), {xf, inverse}, name + "/normalized", x.shape);
+    const value scaled = e.compute_float(circle::ops::mul(), {normed, gf}, name + "/scaled", x.shape);
+    return e.site(scaled, block.act_out);
 }
 
 /// Emits the softcap div -> tanh -> mul with the three sites of apply_softcap().

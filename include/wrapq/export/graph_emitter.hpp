@@ -64,6 +64,15 @@ inline std::optional<site_qparams> qparams_of(const any_observer& o) {
     return site_qparams{circle::tensor_type_for(p->type), circle::quantization_for(*p)};
 }
 
+/// Choices about which operators a graph uses.
+struct emit_options {
+    /// Write RMSNorm as DEQUANTIZE, MUL, MEAN, ADD, RSQRT, MUL, MUL in float
+    /// and QUANTIZE, instead of the Circle-only RMS_NORM operator, for
+    /// runtimes without it (TFLite, Arm NN). The float intermediates carry no
+    /// qparams on purpose, because the reference has no observers there.
+    bool decompose_rms_norm = false;
+};
+
 /// Builds one subgraph from quantization sites, the way TICO's converter
 /// folds fake quantization into tensors (ptq-semantics.md §10.2):
 ///
@@ -87,7 +96,19 @@ inline std::optional<site_qparams> qparams_of(const any_observer& o) {
 /// @endcode
 class graph_emitter {
 public:
-    explicit graph_emitter(circle::model_builder& builder) : builder_(builder) {}
+    explicit graph_emitter(circle::model_builder& builder, emit_options options = {})
+        : builder_(builder), options_(options) {}
+
+    const emit_options& options() const noexcept { return options_; }
+
+    /// Adds a float32 operator output kept in float on purpose, such as an
+    /// intermediate of a decomposed operator.
+    value compute_float(const circle::op& kind, const std::vector<value>& inputs, std::string name,
+                        std::vector<std::int32_t> shape) {
+        value out = compute(kind, inputs, std::move(name), std::move(shape));
+        builder_.tensor_at(out.index).keep_float = true;
+        return out;
+    }
 
     /// Adds a float32 graph input; the first site applied to it gives it qparams.
     value input(std::string name, std::vector<std::int32_t> shape) {
@@ -185,15 +206,16 @@ public:
         std::vector<std::int32_t> shape = shape_of(w);
         const std::optional<site_qparams> wanted = qparams_of(o);
         if (!wanted) return float_constant(std::move(name), w);
-        const std::int32_t index =
-            circle::add_quantized_constant(builder_, std::move(name), wrapq::quantize(w, *o.affine_qparams()));
+        // The integer bytes are produced while the file is written, so no
+        // quantized copy of the weight stays in memory.
+        const std::int32_t index = circle::add_quantized_weight(builder_, std::move(name), w, *o.affine_qparams());
         return track(index, std::move(shape));
     }
 
     /// Adds a float32 constant kept in float on purpose.
     value float_constant(std::string name, const tensor& values) {
         std::vector<std::uint8_t> bytes(values.size() * sizeof(float));
-        if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+        if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());  // x86 and Arm are little-endian
         const std::int32_t index =
             builder_.add_constant(std::move(name), shape_of(values), circle::tensor_type::float32, std::move(bytes));
         builder_.tensor_at(index).keep_float = true;
@@ -231,8 +253,14 @@ public:
     /// Adds a constant `values` quantized with observer `o`, such as the layer
     /// scalar or the attention scale, whose observers the reference applies
     /// to constants.
+    /// Unlike weight(), it copies the quantized bytes at once, so `values`
+    /// may be a temporary.
     value observed_constant(std::string name, const tensor& values, const any_observer& o) {
-        return weight(std::move(name), values, o);
+        const std::optional<site_qparams> wanted = qparams_of(o);
+        if (!wanted) return float_constant(std::move(name), values);
+        const std::int32_t index =
+            circle::add_quantized_constant(builder_, std::move(name), wrapq::quantize(values, *o.affine_qparams()));
+        return track(index, shape_of(values));
     }
 
     /// Adds an int32 constant such as a shape, a permutation or slice bounds.
@@ -315,6 +343,7 @@ private:
     }
 
     circle::model_builder& builder_;
+    emit_options options_;
     std::vector<std::int32_t> inputs_;
     std::vector<std::int32_t> outputs_;
     std::vector<std::int32_t> alias_of_;

@@ -24,6 +24,10 @@ namespace wrapq::exporter {
 /// A Circle model with one sample per graph input and the outputs that the
 /// library's fake-quantized forward computes for them. Sample values lie on
 /// the grid of their graph tensor, so the integer files below hold them exactly.
+///
+/// The weight buffers of the model are quantized while it is written, from
+/// the float weights of the module it was exported from: keep that module
+/// alive and unchanged until the graph is written.
 struct exported_graph {
     circle::model model;
     std::vector<tensor> sample_inputs;     ///< One per subgraph input, in order; token ids as floats.

@@ -190,7 +190,7 @@ exporter::exported_graph head_graph(LM& lm, export_mode mode, const export_optio
     const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
 
     circle::model_builder b;
-    exporter::graph_emitter e(b);
+    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
     const value h = e.input("hidden_states", {1, static_cast<std::int32_t>(seq), hidden});
     const value x = options.include_final_norm ? exporter::emit_rms_norm(e, text.norm, h) : h;
     value logits = exporter::emit_linear(e, lm.lm_head, x);
@@ -241,7 +241,7 @@ exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const 
     const auto s = static_cast<std::int32_t>(seq), m = static_cast<std::int32_t>(max_seq);
 
     circle::model_builder b;
-    exporter::graph_emitter e(b);
+    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
     const value h = e.input("hidden_states", {1, s, hidden});
     layer_inputs in;
     in.attention.mask = e.input("attention_mask", {1, 1, s, m});
@@ -319,7 +319,7 @@ exporter::exported_graph embedding_graph(text_model<C>& tm, export_mode mode, co
     const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
 
     circle::model_builder b;
-    exporter::graph_emitter e(b);
+    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
     const value ids = e.index_input("input_ids", {1, static_cast<std::int32_t>(seq)});
     const exporting::embedding_values out = exporting::emit_embeddings(e, tm, ids);
     e.output(out.embeds);
@@ -358,7 +358,7 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     const auto s = static_cast<std::int32_t>(seq), m = static_cast<std::int32_t>(max_seq);
 
     circle::model_builder b;
-    exporter::graph_emitter e(b);
+    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
     const value ids = e.index_input("input_ids", {1, s});
 
     // Per-kind inputs, in the order full, sliding.

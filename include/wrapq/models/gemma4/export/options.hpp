@@ -41,6 +41,11 @@ struct export_options {
     /// are checked in every mode.
     bool tflite_compatible = false;
 
+    /// Write RMSNorm as float DEQUANTIZE, MUL, MEAN, ADD, RSQRT, MUL and
+    /// QUANTIZE operators instead of Circle's RMS_NORM, for runtimes without
+    /// it (see exporter::emit_options).
+    bool decompose_rms_norm = false;
+
     /// Seed of the sample inputs written next to each graph.
     std::uint64_t sample_seed = 20261204;
 };
