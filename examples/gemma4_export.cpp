@@ -10,7 +10,7 @@
 // Usage: gemma4_export [--out DIR] [--max-seq N] [--batches N] [--seed N]
 //   --out DIR      output directory, created when missing (default gemma4-tiny-circle)
 //   --max-seq N    static sequence capacity of the graphs, 2 to 128 (default 16)
-//   --batches N    calibration sequences of N tokens each, 1 to 1000 (default 8)
+//   --batches N    calibration sequences of max-seq tokens, 1 to 1000 (default 8)
 //   --seed N       seed of the weights and the token ids (default 0)
 #include <wrapq.hpp>
 
@@ -102,6 +102,16 @@ void write_graph(const fs::path& dir, const std::string& name, const exporter::e
 int main(int argc, char** argv) {
     const settings s = parse_arguments(argc, argv);
     try {
+        // The output directory is checked first, so a bad --out fails before calibration.
+        std::error_code ec;
+        fs::create_directories(s.out, ec);
+        if (ec || !fs::is_directory(s.out)) {
+            std::cerr << "gemma4_export: --out " << (s.out.empty() ? "''" : s.out.string())
+                      << " is not a usable directory" << (ec ? " (" + ec.message() + ")" : std::string())
+                      << "; pass a directory that exists or can be created\n";
+            return 2;
+        }
+
         auto lm = std::make_unique<model_type>();
         gemma4::fill_random_weights(*lm, s.seed);
         lm->tie_lm_head();
@@ -112,8 +122,9 @@ int main(int argc, char** argv) {
         // The token-id path never feeds inputs_embeds, so that site stays in float.
         convert(*lm, {.skip_uncalibrated = true});
 
-        fs::create_directories(s.out);
-        const gemma4::export_options options{.max_seq = static_cast<std::size_t>(s.max_seq)};
+        // Each graph is written right after it is exported, so it can stream
+        // its weights from the model instead of holding an integer copy.
+        const gemma4::export_options options{.max_seq = static_cast<std::size_t>(s.max_seq), .stream_weights = true};
         std::cout << "writing to " << s.out.string() << "/ (capacity " << s.max_seq << " positions):\n";
         for (const auto mode : {gemma4::export_mode::prefill, gemma4::export_mode::decode}) {
             const std::string suffix = "_" + std::string(gemma4::to_string(mode));

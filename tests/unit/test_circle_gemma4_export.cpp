@@ -403,6 +403,63 @@ BOOST_AUTO_TEST_CASE(sample_files_beside_model) {
     circle_samples::check_file(path);
 }
 
+BOOST_AUTO_TEST_CASE(signature_names_follow_contract) {
+    calibrated_lm<g4::tiny_shared_kv> m(shipped_recipe());
+    auto names = [](const exporter::exported_graph& g) {
+        std::vector<std::string> out;
+        for (const auto& entry : g.model.signature_defs.at(0).outputs) out.push_back(entry.name);
+        return out;
+    };
+    const g4::export_options options{.max_seq = capacity};
+    BOOST_TEST(names(g4::head_graph(m.lm, g4::export_mode::decode, options)) == std::vector<std::string>{"logits"},
+               boost::test_tools::per_element());
+    BOOST_TEST(names(g4::layer_graph<0>(m.lm.model, g4::export_mode::decode, options)) ==
+                   (std::vector<std::string>{"hidden_states", "new_key", "new_value"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(names(g4::embedding_graph(m.lm.model, g4::export_mode::decode, options)) ==
+                   (std::vector<std::string>{"inputs_embeds", "per_layer_inputs"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(names(g4::text_graph(m.lm, g4::export_mode::decode, options)) ==
+                   (std::vector<std::string>{"logits", "key_0", "value_0", "key_1", "value_1", "key_2", "value_2"}),
+               boost::test_tools::per_element());
+    const auto shared = g4::layer_graph<4>(m.lm.model, g4::export_mode::decode, options);
+    const auto& inputs = shared.model.signature_defs.at(0).inputs;
+    BOOST_TEST_REQUIRE(inputs.size() == 7u);
+    BOOST_TEST(inputs[0].name == "hidden_states");
+    BOOST_TEST(inputs[6].name == "shared_value");
+}
+
+BOOST_AUTO_TEST_CASE(streamed_weights_give_same_bytes) {
+    calibrated_lm<g4::tiny_text> m(shipped_recipe());
+    const auto owned = g4::text_graph(m.lm, g4::export_mode::prefill, {.max_seq = capacity});
+    const auto streamed = g4::text_graph(m.lm, g4::export_mode::prefill, {.max_seq = capacity, .stream_weights = true});
+    std::size_t generated = 0;
+    for (const auto& buffer : streamed.model.buffers) generated += buffer.is_generated() ? 1 : 0;
+    BOOST_TEST(generated > 10u);  // every projection and table
+    for (const auto& buffer : owned.model.buffers) BOOST_TEST(!buffer.is_generated());
+    BOOST_TEST(emit(owned.model) == emit(streamed.model));
+}
+
+BOOST_AUTO_TEST_CASE(failed_rewrite_keeps_previous_files) {
+    calibrated_lm<g4::tiny_text> m(shipped_recipe());
+    const auto g = g4::head_graph(m.lm, g4::export_mode::decode, {.max_seq = capacity});
+    scratch_dir dir("rewrite");
+    const auto path = dir.path / "head.circle";
+    exporter::write_exported(g, path);
+    const std::vector<std::uint8_t> model_before = file_bytes(path);
+    const std::vector<std::uint8_t> input_before = file_bytes(dir.path / "head.circle.input0");
+
+    // A second export with other samples fails on its last file.
+    std::filesystem::remove(dir.path / "head.circle.expected0");
+    std::filesystem::create_directory(dir.path / "head.circle.expected0");
+    const auto other = g4::head_graph(m.lm, g4::export_mode::decode, {.max_seq = capacity, .sample_seed = 99});
+    BOOST_CHECK_THROW(exporter::write_exported(other, path), wrapq::io_error);
+    BOOST_TEST(file_bytes(path) == model_before, boost::test_tools::per_element());
+    BOOST_TEST(file_bytes(dir.path / "head.circle.input0") == input_before, boost::test_tools::per_element());
+    BOOST_TEST(dir.files() == (std::vector<std::string>{"head.circle", "head.circle.expected0", "head.circle.input0"}),
+               boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(tflite_mode_rejects_calibrated_tanh) {
     calibrated_lm<g4::tiny_text> m(shipped_recipe());
     try {
@@ -415,6 +472,15 @@ BOOST_AUTO_TEST_CASE(tflite_mode_rejects_calibrated_tanh) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_exports_leave_no_file) {
+    g4::for_causal_lm<g4::tiny_text> unprepared;
+    try {
+        (void)g4::embedding_graph(unprepared.model, g4::export_mode::decode, {.max_seq = capacity});
+        BOOST_FAIL("a model that was never prepared was exported");
+    } catch (const wrapq::circle::graph_error& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find("never prepared") != std::string::npos, message);
+    }
+
     g4::for_causal_lm<g4::tiny_text> fresh;
     g4::fill_random_weights(fresh, 3);
     prepare(fresh, shipped_recipe());
@@ -425,6 +491,7 @@ BOOST_AUTO_TEST_CASE(bad_exports_leave_no_file) {
         const std::string message = e.what();
         BOOST_TEST(message.find("lm_head.act_in") != std::string::npos, message);
         BOOST_TEST(message.find("convert()") != std::string::npos, message);
+        BOOST_TEST(message.find("calibration mode") != std::string::npos, message);
     }
 
     calibrated_lm<g4::tiny_text> m(shipped_recipe());

@@ -474,7 +474,7 @@ inline std::vector<std::uint8_t> serialize(const model& m, const write_options& 
 ///   wrapq::circle::write_model(builder.get(), "model.circle");
 /// @endcode
 inline void write_model(const model& m, const std::filesystem::path& path, const write_options& options = {}) {
-    if (!path.has_filename()) throw invalid_argument("circle writer: the path " + path.string() + " names no file");
+    if (!path.has_filename()) throw invalid_argument("circle writer: the path '" + path.string() + "' names no file; pass a file path such as out/model.circle");
     const detail::file_plan plan = detail::plan_file(m, options);
 
     io::detail::temporary_file file(path);

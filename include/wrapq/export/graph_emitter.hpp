@@ -40,6 +40,15 @@ struct site_qparams {
 /// not in quantized mode (convert() was not run, or it was skipped as
 /// uncalibrated), it is an MX observer, or its dtype has no Circle type.
 inline std::optional<site_qparams> qparams_of(const any_observer& o) {
+    if (o.name.empty()) {
+        throw circle::graph_error("export: an observer has no name, so the model was never prepared; run "
+                                  "wrapq::prepare(), calibrate and run wrapq::convert() before exporting");
+    }
+    if (o.mode != ptq_mode::quantized) {
+        throw circle::graph_error("export: observer " + o.name + " is in " + std::string(to_string(o.mode)) +
+                                  " mode; calibrate the model and run wrapq::convert() before exporting (an "
+                                  "observer that convert() skipped as uncalibrated cannot be exported)");
+    }
     if (o.spec().kind == observer_kind::identity) return std::nullopt;
     if (o.spec().kind == observer_kind::mx) {
         // TODO: MXINT8 / MXFP4 tensors with MXQuantization details (Circle 0.9).
@@ -47,10 +56,8 @@ inline std::optional<site_qparams> qparams_of(const any_observer& o) {
                                   "yet, override it with an affine dtype (uint8, int16)");
     }
     const qparams* p = o.affine_qparams();
-    if (o.mode != ptq_mode::quantized || p == nullptr) {
-        throw circle::graph_error("export: observer " + (o.name.empty() ? std::string("(unnamed)") : o.name) +
-                                  " is in " + std::string(to_string(o.mode)) +
-                                  " mode without qparams; calibrate the model and run wrapq::convert() before exporting");
+    if (p == nullptr) {
+        throw circle::graph_error("export: observer " + o.name + " has no qparams; run wrapq::convert() before exporting");
     }
     if (p->type == int16) {
         for (std::int32_t zp : p->zero_point) {
@@ -66,6 +73,11 @@ inline std::optional<site_qparams> qparams_of(const any_observer& o) {
 
 /// Choices about which operators a graph uses.
 struct emit_options {
+    /// Quantize weights while the file is written instead of now, so no
+    /// integer copy of them is held in memory. The module must then stay
+    /// alive and unchanged until the model is written.
+    bool stream_weights = false;
+
     /// Write RMSNorm as DEQUANTIZE, MUL, MEAN, ADD, RSQRT, MUL, MUL in float
     /// and QUANTIZE, instead of the Circle-only RMS_NORM operator, for
     /// runtimes without it (TFLite, Arm NN). The float intermediates carry no
@@ -74,7 +86,7 @@ struct emit_options {
 };
 
 /// Builds one subgraph from quantization sites, the way TICO's converter
-/// folds fake quantization into tensors (ptq-semantics.md §10.2):
+/// folds fake quantization into tensors:
 ///
 /// - an operator output starts without qparams; the first site applied to it
 ///   gives it the site's qparams and storage type;
@@ -124,8 +136,12 @@ public:
         return v;
     }
 
-    /// Marks `v` as the next graph output.
-    void output(const value& v) { outputs_.push_back(v.index); }
+    /// Marks `v` as the next graph output, named `name` in the signature
+    /// (the tensor's own name when empty).
+    void output(const value& v, std::string name = {}) {
+        outputs_.push_back(v.index);
+        output_names_.push_back(name.empty() ? builder_.tensor_at(v.index).name : std::move(name));
+    }
 
     /// Adds operator `kind` on `inputs` with one new output `name` of `shape`,
     /// still without qparams: the site that follows gives them.
@@ -201,11 +217,16 @@ public:
 
     /// Adds a constant weight quantized with observer `o` (per-channel or
     /// per-tensor), or stored as float32 when `o` keeps it in float.
-    /// Pre: `w` stays alive and unchanged until the model is written.
+    /// With emit_options::stream_weights, `w` must stay alive and unchanged
+    /// until the model is written.
     value weight(std::string name, const tensor& w, const any_observer& o) {
         std::vector<std::int32_t> shape = shape_of(w);
         const std::optional<site_qparams> wanted = qparams_of(o);
         if (!wanted) return float_constant(std::move(name), w);
+        if (!options_.stream_weights) {
+            return track(circle::add_quantized_constant(builder_, std::move(name), wrapq::quantize(w, *o.affine_qparams())),
+                         std::move(shape));
+        }
         // The integer bytes are produced while the file is written, so no
         // quantized copy of the weight stays in memory.
         const std::int32_t index = circle::add_quantized_weight(builder_, std::move(name), w, *o.affine_qparams());
@@ -299,7 +320,14 @@ public:
     void finish(std::string signature_key) {
         builder_.set_inputs(inputs_);
         builder_.set_outputs(outputs_);
-        builder_.add_signature(std::move(signature_key));
+        circle::signature_def def{std::move(signature_key), 0, {}, {}};
+        for (std::int32_t index : inputs_) {
+            def.inputs.push_back({builder_.tensor_at(index).name, static_cast<std::uint32_t>(index)});
+        }
+        for (std::size_t i = 0; i < outputs_.size(); ++i) {
+            def.outputs.push_back({output_names_[i], static_cast<std::uint32_t>(outputs_[i])});
+        }
+        builder_.add_signature(std::move(def));
     }
 
     circle::model_builder& builder() noexcept { return builder_; }
@@ -346,6 +374,7 @@ private:
     emit_options options_;
     std::vector<std::int32_t> inputs_;
     std::vector<std::int32_t> outputs_;
+    std::vector<std::string> output_names_;
     std::vector<std::int32_t> alias_of_;
 };
 

@@ -8,15 +8,18 @@
 #include "wrapq/core/errors.hpp"
 #include "wrapq/core/quantize.hpp"
 #include "wrapq/core/tensor.hpp"
-#include "wrapq/io/atomic_write.hpp"
+#include "wrapq/io/safetensors_writer.hpp"
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace wrapq::exporter {
@@ -25,9 +28,12 @@ namespace wrapq::exporter {
 /// library's fake-quantized forward computes for them. Sample values lie on
 /// the grid of their graph tensor, so the integer files below hold them exactly.
 ///
-/// The weight buffers of the model are quantized while it is written, from
-/// the float weights of the module it was exported from: keep that module
-/// alive and unchanged until the graph is written.
+/// By default the model owns its integer weights. With
+/// `export_options::stream_weights` its weight buffers are instead quantized
+/// while the file is written, from the float weights of the module it was
+/// exported from, so no second copy of the weights exists. Then that module
+/// must stay alive and unchanged until the graph is written: write it right
+/// after exporting.
 struct exported_graph {
     circle::model model;
     std::vector<tensor> sample_inputs;     ///< One per subgraph input, in order; token ids as floats.
@@ -132,9 +138,14 @@ struct sample_options {
 /// ONE's circle-interpreter (`circle-interpreter model.circle model.circle.input
 /// model.circle.output`, then compare each output file with its expected one).
 ///
-/// Every file is written to a temporary name and renamed. When one fails,
-/// the files of this call already written are removed again, so a failed
-/// export leaves none of its files behind.
+/// All files are first written completely under temporary names, and only
+/// then renamed into place. A failure while writing (an invalid graph, a full
+/// disk, a target that is a directory) therefore leaves every earlier file of
+/// the same names untouched and no new file behind, so the files never mix
+/// two exports.
+///
+/// Pre: the module `g` was exported from is alive and unchanged when its
+/// weights are streamed (see exported_graph).
 inline void write_exported(const exported_graph& g, const std::filesystem::path& path, const sample_options& options = {}) {
     const circle::subgraph& graph = g.model.subgraphs.at(0);
     if (options.write_samples &&
@@ -144,30 +155,49 @@ inline void write_exported(const exported_graph& g, const std::filesystem::path&
                                std::to_string(graph.inputs.size()) + " inputs and " +
                                std::to_string(graph.outputs.size()) + " outputs");
     }
-    circle::validate(g.model);
-
-    std::vector<std::filesystem::path> written;
-    auto write_one = [&](const std::filesystem::path& target, const std::vector<std::uint8_t>& bytes) {
-        io::write_file_atomically(target, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-        written.push_back(target);
-    };
-    try {
-        if (options.write_samples) {
-            for (std::size_t i = 0; i < graph.inputs.size(); ++i) {
-                const circle::tensor& t = graph.tensors.at(static_cast<std::size_t>(graph.inputs[i]));
-                write_one(path.string() + ".input" + std::to_string(i), tensor_bytes(t, g.sample_inputs[i]));
-            }
-            for (std::size_t i = 0; i < graph.outputs.size(); ++i) {
-                const circle::tensor& t = graph.tensors.at(static_cast<std::size_t>(graph.outputs[i]));
-                write_one(path.string() + ".expected" + std::to_string(i), tensor_bytes(t, g.expected_outputs[i]));
-            }
-        }
-        circle::write_model(g.model, path, options.circle);
-    } catch (...) {
-        std::error_code ignored;
-        for (const auto& file : written) std::filesystem::remove(file, ignored);
-        throw;
+    if (path.empty() || !path.has_filename()) {
+        throw invalid_argument("write_exported: the output path '" + path.string() +
+                               "' names no file; pass a path such as out/model.circle");
     }
+
+    // Every target, checked before anything is written.
+    std::vector<std::pair<std::filesystem::path, std::vector<std::uint8_t>>> samples;
+    if (options.write_samples) {
+        for (std::size_t i = 0; i < graph.inputs.size(); ++i) {
+            const circle::tensor& t = graph.tensors.at(static_cast<std::size_t>(graph.inputs[i]));
+            samples.emplace_back(path.string() + ".input" + std::to_string(i), tensor_bytes(t, g.sample_inputs[i]));
+        }
+        for (std::size_t i = 0; i < graph.outputs.size(); ++i) {
+            const circle::tensor& t = graph.tensors.at(static_cast<std::size_t>(graph.outputs[i]));
+            samples.emplace_back(path.string() + ".expected" + std::to_string(i), tensor_bytes(t, g.expected_outputs[i]));
+        }
+    }
+    auto check_target = [](const std::filesystem::path& target) {
+        std::error_code ec;
+        const auto status = std::filesystem::status(target, ec);
+        if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+            throw io_error(target.string() + ": exists and is not a regular file; remove it or choose another output path");
+        }
+    };
+    check_target(path);
+    for (const auto& sample : samples) check_target(sample.first);
+
+    // Phase 1: complete temporary files. Phase 2: rename them all.
+    const circle::detail::file_plan plan = circle::detail::plan_file(g.model, options.circle);
+    std::vector<std::unique_ptr<io::detail::temporary_file>> files;
+    files.push_back(std::make_unique<io::detail::temporary_file>(path));
+    {
+        circle::detail::block_writer out(*files.back());
+        circle::detail::stream_file(g.model, plan, out);
+        out.flush();
+    }
+    for (const auto& [target, bytes] : samples) {
+        files.push_back(std::make_unique<io::detail::temporary_file>(target));
+        files.back()->write_all(std::as_bytes(std::span(bytes)));
+    }
+    // The model is renamed last, so a new .circle always has its new samples beside it.
+    for (std::size_t i = files.size(); i-- > 1;) files[i]->commit();
+    files[0]->commit();
 }
 
 }  // namespace wrapq::exporter

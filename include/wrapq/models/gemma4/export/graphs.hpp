@@ -6,7 +6,7 @@
 // input and the library's fake-quantized output for it. Write the result
 // with exporter::write_exported().
 //
-// Layouts follow ptq-semantics.md §9.1: hidden states (1, S, hidden), masks
+// Layouts follow the reference's export adapters: hidden states (1, S, hidden), masks
 // (1, 1, S, K) additive, RoPE tables (1, S, head_dim), K/V caches
 // (1, kv_heads, K, head_dim), per-layer inputs (1, S, ple_dim).
 #pragma once
@@ -190,13 +190,13 @@ exporter::exported_graph head_graph(LM& lm, export_mode mode, const export_optio
     const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
 
     circle::model_builder b;
-    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
+    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
     const value h = e.input("hidden_states", {1, static_cast<std::int32_t>(seq), hidden});
     const value x = options.include_final_norm ? exporter::emit_rms_norm(e, text.norm, h) : h;
     value logits = exporter::emit_linear(e, lm.lm_head, x);
     logits = exporter::emit_softcap(e, logits, C.final_logit_softcapping, lm.logit_softcapping_div,
                                     lm.logit_softcapping_tanh, lm.logits);
-    e.output(logits);
+    e.output(logits, "logits");
 
     const tensor sample = exporter::sample_within(exporting::tensor_of(b, h), {1, seq, C.dims.hidden_size}, options.sample_seed);
     const tensor normed = options.include_final_norm ? text.norm.forward(sample) : sample;
@@ -241,7 +241,7 @@ exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const 
     const auto s = static_cast<std::int32_t>(seq), m = static_cast<std::int32_t>(max_seq);
 
     circle::model_builder b;
-    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
+    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
     const value h = e.input("hidden_states", {1, s, hidden});
     layer_inputs in;
     in.attention.mask = e.input("attention_mask", {1, 1, s, m});
@@ -257,10 +257,10 @@ exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const 
     }
 
     const attention_outputs out = emit_decoder_layer(e, layer, h, in);
-    e.output(out.hidden);
+    e.output(out.hidden, "hidden_states");
     if (out.new_key) {
-        e.output(*out.new_key);
-        e.output(*out.new_value);
+        e.output(*out.new_key, "new_key");
+        e.output(*out.new_value, "new_value");
     }
 
     // Samples: hidden states and caches inside the calibrated ranges, the
@@ -319,11 +319,11 @@ exporter::exported_graph embedding_graph(text_model<C>& tm, export_mode mode, co
     const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
 
     circle::model_builder b;
-    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
+    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
     const value ids = e.index_input("input_ids", {1, static_cast<std::int32_t>(seq)});
     const exporting::embedding_values out = exporting::emit_embeddings(e, tm, ids);
-    e.output(out.embeds);
-    if (out.per_layer) e.output(*out.per_layer);
+    e.output(out.embeds, "inputs_embeds");
+    if (out.per_layer) e.output(*out.per_layer, "per_layer_inputs");
 
     const tensor id_values = exporting::sample_ids(seq, C.vocab_size, options.sample_seed);
     const nn::token_ids token_ids = exporting::as_ids(id_values);
@@ -358,7 +358,7 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     const auto s = static_cast<std::int32_t>(seq), m = static_cast<std::int32_t>(max_seq);
 
     circle::model_builder b;
-    exporter::graph_emitter e(b, {.decompose_rms_norm = options.decompose_rms_norm});
+    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
     const value ids = e.index_input("input_ids", {1, s});
 
     // Per-kind inputs, in the order full, sliding.
@@ -392,7 +392,7 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     const exporting::embedding_values embedded = exporting::emit_embeddings(e, tm, ids);
     value h = embedded.embeds;
     std::array<std::optional<std::pair<value, value>>, 2> published;  // present K/V per kind
-    std::vector<value> cache_outputs;
+    std::vector<std::pair<std::string, value>> cache_outputs;  // key_<i>, value_<i>
 
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (
@@ -421,8 +421,8 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
                 const attention_outputs out = emit_decoder_layer(e, std::get<I>(tm.layers), h, in);
                 h = out.hidden;
                 if (out.new_key) {
-                    cache_outputs.push_back(*out.new_key);
-                    cache_outputs.push_back(*out.new_value);
+                    cache_outputs.emplace_back("key_" + std::to_string(I), *out.new_key);
+                    cache_outputs.emplace_back("value_" + std::to_string(I), *out.new_value);
                 }
                 if (out.present_key && I < C.first_shared_layer() && !spec.shares_kv) {
                     published[slot] = std::pair{*out.present_key, *out.present_value};
@@ -435,8 +435,8 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     value logits = exporter::emit_linear(e, lm.lm_head, h);
     logits = exporter::emit_softcap(e, logits, C.final_logit_softcapping, lm.logit_softcapping_div,
                                     lm.logit_softcapping_tanh, lm.logits);
-    e.output(logits);
-    for (const value& v : cache_outputs) e.output(v);
+    e.output(logits, "logits");
+    for (const auto& [name, v] : cache_outputs) e.output(v, name);
 
     // Samples: token ids, the model's own tables for positions past .. M - 1,
     // caches inside the calibrated present_* ranges.

@@ -41,6 +41,11 @@ struct export_options {
     /// are checked in every mode.
     bool tflite_compatible = false;
 
+    /// Quantize weights while the file is written, with no integer copy in
+    /// memory. The model must then stay alive and unchanged until
+    /// exporter::write_exported() has written the graph.
+    bool stream_weights = false;
+
     /// Write RMSNorm as float DEQUANTIZE, MUL, MEAN, ADD, RSQRT, MUL and
     /// QUANTIZE operators instead of Circle's RMS_NORM, for runtimes without
     /// it (see exporter::emit_options).
