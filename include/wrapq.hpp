@@ -9,3 +9,4 @@
 #include "wrapq/circle.hpp"
 #include "wrapq/export.hpp"
 #include "wrapq/models/gemma4.hpp"
+#include "wrapq/text/tokenizer.hpp"
