@@ -8,6 +8,8 @@
 // Usage: calibrate_observers [--batches N] [--seed N]
 #include <wrapq.hpp>
 
+#include "command_line.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -22,21 +24,8 @@ struct settings {
     unsigned seed = 1;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "calibrate_observers: " << message << "\n"
-              << "usage: calibrate_observers [--batches N (1 to 1000, default 8)] [--seed N (default 1)]\n";
-    std::exit(2);
-}
-
-long parse_integer(std::string_view flag, const char* text, long min, long max) {
-    char* end = nullptr;
-    const long value = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || value < min || value > max) {
-        usage_error(std::string(flag) + " expects an integer from " + std::to_string(min) + " to " +
-                    std::to_string(max) + ", got '" + text + "'");
-    }
-    return value;
-}
+constexpr examples::command_line cli{
+    "calibrate_observers", "usage: calibrate_observers [--batches N (1 to 1000, default 8)] [--seed N (default 1)]\n"};
 
 settings parse_arguments(int argc, char** argv) {
     settings s;
@@ -48,12 +37,12 @@ settings parse_arguments(int argc, char** argv) {
                          "  --seed N     seed of the synthetic data (default 1)\n";
             std::exit(0);
         }
-        if (arg != "--batches" && arg != "--seed") usage_error("unknown option '" + std::string(arg) + "'");
-        if (i + 1 >= argc) usage_error("missing value after " + std::string(arg));
+        if (arg != "--batches" && arg != "--seed") cli.fail("unknown option '" + std::string(arg) + "'");
+        if (i + 1 >= argc) cli.fail("missing value after " + std::string(arg));
         if (arg == "--batches") {
-            s.batches = static_cast<int>(parse_integer(arg, argv[++i], 1, 1000));
+            s.batches = static_cast<int>(cli.integer(arg, argv[++i], 1, 1000));
         } else {
-            s.seed = static_cast<unsigned>(parse_integer(arg, argv[++i], 0, 4294967295L));
+            s.seed = static_cast<unsigned>(cli.integer(arg, argv[++i], 0, 4294967295L));
         }
     }
     return s;

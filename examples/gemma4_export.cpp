@@ -14,6 +14,8 @@
 //   --seed N       seed of the weights and the token ids (default 0)
 #include <wrapq.hpp>
 
+#include "command_line.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -41,20 +43,7 @@ struct settings {
     unsigned long seed = 0;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "gemma4_export: " << message << "\n" << usage_line;
-    std::exit(2);
-}
-
-long parse_integer(const std::string& flag, const char* text, long min, long max) {
-    char* end = nullptr;
-    const long value = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || value < min || value > max) {
-        usage_error(flag + " expects an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
-                    text + "'");
-    }
-    return value;
-}
+constexpr examples::command_line cli{"gemma4_export", usage_line};
 
 settings parse_arguments(int argc, char** argv) {
     settings s;
@@ -69,14 +58,14 @@ settings parse_arguments(int argc, char** argv) {
             std::exit(0);
         }
         if (arg != "--out" && arg != "--max-seq" && arg != "--batches" && arg != "--seed") {
-            usage_error("unknown option '" + arg + "'");
+            cli.fail("unknown option '" + arg + "'");
         }
-        if (i + 1 >= argc) usage_error(arg + " needs a value");
+        if (i + 1 >= argc) cli.fail(arg + " needs a value");
         const char* value = argv[++i];
         if (arg == "--out") s.out = value;
-        else if (arg == "--max-seq") s.max_seq = parse_integer(arg, value, 2, static_cast<long>(config.max_position_embeddings));
-        else if (arg == "--batches") s.batches = parse_integer(arg, value, 1, 1000);
-        else s.seed = static_cast<unsigned long>(parse_integer(arg, value, 0, 1L << 30));
+        else if (arg == "--max-seq") s.max_seq = cli.integer(arg, value, 2, static_cast<long>(config.max_position_embeddings));
+        else if (arg == "--batches") s.batches = cli.integer(arg, value, 1, 1000);
+        else s.seed = static_cast<unsigned long>(cli.integer(arg, value, 0, 1L << 30));
     }
     return s;
 }

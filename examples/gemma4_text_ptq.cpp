@@ -11,6 +11,8 @@
 //   --seed N           seed of the weights and the token ids (default 0)
 //   --report FILE      also write the per-observer report as JSON
 #include <wrapq.hpp>
+
+#include "command_line.hpp"
 #include <wrapq/io/safetensors_reader.hpp>
 #include <wrapq/io/safetensors_source.hpp>
 #include <wrapq/io/safetensors_writer.hpp>
@@ -45,21 +47,9 @@ struct settings {
     unsigned long seed = 0;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "gemma4_text_ptq: " << message
-              << "\nusage: gemma4_text_ptq [--checkpoint FILE] [--batches N] [--seq-len N] [--seed N] [--report FILE]\n";
-    std::exit(2);
-}
-
-long parse_integer(const std::string& flag, const char* text, long min, long max) {
-    char* end = nullptr;
-    const long value = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || value < min || value > max) {
-        usage_error(flag + " expects an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
-                    text + "'");
-    }
-    return value;
-}
+constexpr examples::command_line cli{
+    "gemma4_text_ptq",
+    "usage: gemma4_text_ptq [--checkpoint FILE] [--batches N] [--seq-len N] [--seed N] [--report FILE]\n"};
 
 settings parse_arguments(int argc, char** argv) {
     settings s;
@@ -80,15 +70,15 @@ settings parse_arguments(int argc, char** argv) {
             std::exit(0);
         }
         if (arg != "--checkpoint" && arg != "--batches" && arg != "--seq-len" && arg != "--seed" && arg != "--report") {
-            usage_error("unknown option '" + arg + "'");
+            cli.fail("unknown option '" + arg + "'");
         }
-        if (i + 1 >= argc) usage_error("missing value after " + arg);
+        if (i + 1 >= argc) cli.fail("missing value after " + arg);
         const char* value = argv[++i];
         if (arg == "--checkpoint") s.checkpoint = value;
         else if (arg == "--report") s.report = value;
-        else if (arg == "--batches") s.batches = parse_integer(arg, value, 1, 10000);
-        else if (arg == "--seq-len") s.seq_len = parse_integer(arg, value, 1, static_cast<long>(config.max_position_embeddings));
-        else s.seed = static_cast<unsigned long>(parse_integer(arg, value, 0, 2147483647L));
+        else if (arg == "--batches") s.batches = cli.integer(arg, value, 1, 10000);
+        else if (arg == "--seq-len") s.seq_len = cli.integer(arg, value, 1, static_cast<long>(config.max_position_embeddings));
+        else s.seed = static_cast<unsigned long>(cli.integer(arg, value, 0, 2147483647L));
     }
     return s;
 }
