@@ -65,6 +65,17 @@ BOOST_AUTO_TEST_CASE(uint8_channels_on_dimension_1) {
     BOOST_TEST(t.quant->scale.size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(negative_axis_counts_from_end) {
+    // Channels on axis -1 of a (2, 3) tensor are Circle's quantized_dimension 1.
+    const wrapq::tensor w = {{0.1f, 0.2f, 0.3f}, {0.4f, 0.5f, 0.6f}};
+    const auto q = wrapq::quantize(w, wrapq::qparams::per_channel({0.1f, 0.1f, 0.1f}, {0, 0, 0}, -1, wrapq::uint8));
+    model_builder b;
+    const auto index = add_quantized_constant(b, "w", q);
+    b.set_outputs({index});
+    const read_model_result file = read_model(circle_samples::emit(b.get()));
+    BOOST_TEST(file.m.subgraphs[0].tensors[0].quant->quantized_dimension == 1);
+}
+
 BOOST_AUTO_TEST_CASE(int16_per_tensor_bytes) {
     // -2 / 2^-8 = -512 = 0xFE00, 1 / 2^-8 = 256 = 0x0100, low byte first
     const auto q = wrapq::quantize(wrapq::tensor{-2.0f, 1.0f}, wrapq::qparams::per_tensor(1.0f / 256, 0, wrapq::int16));

@@ -82,7 +82,10 @@ inline std::int32_t add_quantized_constant(model_builder& builder, std::string n
                                            std::uint32_t graph = 0) {
     const tensor_type type = tensor_type_for(q.params.type);
     std::vector<std::int32_t> shape = detail::circle_shape(name, q.shape);
-    return builder.add_constant(std::move(name), std::move(shape), type, q.bytes, quantization_for(q.params), graph);
+    quantization quant = quantization_for(q.params);
+    // A channel axis counted from the end (-1) becomes the index Circle stores.
+    if (quant.quantized_dimension < 0) quant.quantized_dimension += static_cast<std::int32_t>(shape.size());
+    return builder.add_constant(std::move(name), std::move(shape), type, q.bytes, std::move(quant), graph);
 }
 
 namespace detail {
