@@ -1,7 +1,7 @@
 // Gemma 4 export adapters: head, decoder layer, embedding and whole-model graphs of the tiny configs.
 //
-// Every graph is serialized (and, in the circle_verify build, checked by the
-// official verifier), read back and compared with the in-memory model; its
+// Every graph is serialized, read back and compared with the in-memory model.
+// The circle_verify build also checks it with the official verifier, and its
 // qparams are compared bit for bit with the observers that produced them.
 #include "../circle_verify/sample_models.hpp"
 #include "../support/circle_interpreter.hpp"
@@ -68,7 +68,7 @@ struct calibrated_lm {
         prepare(lm, config);
         std::mt19937 rng(seed);
         for (int i = 0; i < 3; ++i) lm.forward(random_ids(capacity, rng));
-        convert(lm, {.skip_uncalibrated = true});  // inputs_embeds sees no data on the ids path
+        convert(lm, {.skip_uncalibrated = true});  // no data reaches inputs_embeds on the ids path
     }
 };
 

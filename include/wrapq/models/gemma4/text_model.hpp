@@ -192,10 +192,10 @@ public:
 
     /// Runs the decoder layers and the final norm on embeddings `h` (B, S,
     /// hidden), with per-layer inputs `ple` (B, S, L, P) when the model has
-    /// them, and raw per-kind tables (see tables_for), to which this applies
-    /// the model's mask and RoPE sites. With `step.past` the layers that
-    /// compute K/V extend their caches, as a decoding step does; shared-KV
-    /// layers then read the producer's extended cache.
+    /// them. The per-kind tables are raw (see tables_for), and this applies
+    /// the model's mask and RoPE sites to them. With `step.past` the layers
+    /// that compute K/V extend their caches, as a decoding step does, and
+    /// shared-KV layers then read the producer's extended cache.
     tensor forward_embeds(tensor h, const tensor* ple, const kind_tables& full, const kind_tables& sliding,
                           const step_state& step = {}) {
         std::optional<kind_inputs> full_inputs, sliding_inputs;
@@ -256,7 +256,7 @@ private:
         tensor mask, cos, sin;
     };
 
-    /// The tables after the model's per-kind mask and RoPE sites.
+    /// Applies the model's per-kind mask and RoPE sites to the tables.
     kind_inputs sited(attention_kind kind, const kind_tables& t) {
         const bool full = kind == attention_kind::full;
         any_observer& mask_site = full ? attention_mask_full : attention_mask_sliding;
