@@ -140,10 +140,37 @@ def tiny_k_eq_v_config() -> dict:
     return config
 
 
+def tiny_full_vocab_config() -> dict:
+    """Return a 3-layer config (S, F, S) with Gemma's full 262144-token vocabulary and hidden size 32.
+
+    The last layer reads the K/V of layer 0 and has the double-wide MLP (128).
+    It matches wrapq::gemma4::tiny_full_vocab.
+    """
+    config = tiny_text_config()
+    config.update(
+        {
+            "vocab_size": 262144,
+            "vocab_size_per_layer_input": 262144,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 3,
+            "head_dim": 8,
+            "global_head_dim": 16,
+            "max_position_embeddings": 512,
+            "sliding_window": 16,
+            "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+            "num_kv_shared_layers": 1,
+            "use_double_wide_mlp": True,
+        }
+    )
+    return config
+
+
 TINY_CONFIGS = {
     "text": tiny_text_config,
     "kv-shared": tiny_kv_shared_config,
     "k-eq-v": tiny_k_eq_v_config,
+    "full-vocab": tiny_full_vocab_config,
 }
 
 

@@ -242,6 +242,25 @@ inline constexpr text_config<4> tiny_k_eq_v = make_text_config<4>({
     .pattern = {attention_kind::sliding, attention_kind::full, attention_kind::sliding, attention_kind::full},
 });
 
+/// Small model with Gemma's full 262144-token vocabulary, for running the
+/// real tokenizer end to end: three layers S, F, S (the last reads the K/V of
+/// layer 0, with the double-wide MLP), hidden 32, 4 heads, 2 KV heads, head
+/// dims 8 / 16, MLP 64, window 16, PLE 8.
+inline constexpr text_config<3> tiny_full_vocab = make_text_config<3>({
+    .vocab_size = 262144,
+    .ple_vocab_size = 262144,
+    .max_position_embeddings = 512,
+    .final_logit_softcapping = 30.0f,
+    .dims = {.hidden_size = 32, .num_heads = 4, .ple_dim = 8, .sliding_window = 16},
+    .head_dim = 8,
+    .global_head_dim = 16,
+    .kv_heads = 2,
+    .intermediate_size = 64,
+    .num_kv_shared_layers = 1,
+    .double_wide_mlp = true,
+    .pattern = {attention_kind::sliding, attention_kind::full, attention_kind::sliding},
+});
+
 /// Gemma 4 E2B text model: 35 layers [S, S, S, S, F] x 7, hidden 1536, 8 heads,
 /// 1 KV head, head dims 256 / 512, MLP 6144 (12288 on the 20 shared-KV layers), PLE 256.
 inline constexpr text_config<35> e2b_text = make_text_config<35>({
@@ -281,6 +300,7 @@ inline constexpr text_config<42> e4b_text = make_text_config<42>({
 static_assert(check_config(tiny_text).empty());
 static_assert(check_config(tiny_shared_kv).empty());
 static_assert(check_config(tiny_k_eq_v).empty());
+static_assert(check_config(tiny_full_vocab).empty());
 static_assert(check_config(e2b_text).empty());
 static_assert(check_config(e4b_text).empty());
 static_assert(e2b_text.kv_source(15) == 13 && e2b_text.kv_source(19) == 14 && e2b_text.kv_source(34) == 14);
