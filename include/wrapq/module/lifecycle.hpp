@@ -6,6 +6,7 @@
 #include "wrapq/module/member.hpp"
 #include "wrapq/module/name_match.hpp"
 #include "wrapq/module/ptq_config.hpp"
+#include "wrapq/module/site_recorder.hpp"
 #include "wrapq/module/visitor.hpp"
 #include "wrapq/observers/any_observer.hpp"
 #include "wrapq/observers/observer.hpp"
@@ -57,15 +58,21 @@ decltype(auto) with_observer_name(const std::string& name, F&& f) {
 /// @endcode
 template <Observer O, class E>
 tensor fake_quant_site(O& observer, const xt::xexpression<E>& x) {
+    tensor out;
     switch (observer.mode) {
-        case ptq_mode::no_quant: return x.derived_cast();
+        case ptq_mode::no_quant: out = x.derived_cast(); break;
         case ptq_mode::calibration:
             detail::with_observer_name(observer.name, [&] { observer.observe(x); });
-            return x.derived_cast();
+            out = x.derived_cast();
+            break;
         case ptq_mode::quantized:
-            return detail::with_observer_name(observer.name, [&] { return observer.fake_quantize(x); });
+            out = detail::with_observer_name(observer.name, [&] { return observer.fake_quantize(x); });
+            break;
     }
-    return x.derived_cast();
+
+    // A per-module error report watches every site (see site_recorder.hpp).
+    if (detail::active_site_recorder != nullptr) detail::active_site_recorder->record(observer.name, out);
+    return out;
 }
 
 /// True for an observer that needs data and has seen none.

@@ -123,7 +123,8 @@ public:
     tensor forward(const token_ids& ids) {
         const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
         const tensor e = fake_quant_site(embedding_observer, gather_rows(w, ids, site_name()));
-        const float scale = (embed_scale_observer.mode == ptq_mode::quantized) ? quantized_scale_ : embed_scale_;
+        const bool scale_quantized = embed_scale_observer.mode == ptq_mode::quantized && embed_scale_observer.fake_quant_enabled;
+        const float scale = scale_quantized ? quantized_scale_ : embed_scale_;
         return fake_quant_site(act_out, e * scale);
     }
 
