@@ -20,14 +20,28 @@ The redundant k_proj, v_proj and k_norm of KV-shared layers, and an optional
 untied lm_head.weight, come from separate generators seeded with (seed, 1) and
 (seed, 2). Including or omitting them leaves every other tensor unchanged.
 
+The checkpoint-dir command writes a whole Hugging Face checkpoint directory
+for Gemma4ForConditionalGeneration: config.json with the text settings under
+"text_config", and the weights of `generate` with the same seed, either as
+model.safetensors or as N shards model-0000i-of-0000N.safetensors plus
+model.safetensors.index.json. Tensors are split into shards in layout order by
+huggingface_hub's rule for a maximum shard size: a tensor that would push the
+current shard over the maximum starts a new shard, and a tensor larger than
+the maximum gets a shard of its own. The maximum is the smallest size that
+gives at most N shards. The directory appears at once: it is written under a
+temporary name beside DIR and then renamed.
+
 Usage (with the Debian interpreter that has python3-torch and python3-numpy):
 
-    /usr/bin/python3 tests/python/gemma4_checkpoint.py config {text,kv-shared,k-eq-v} --out CONFIG.json
+    /usr/bin/python3 tests/python/gemma4_checkpoint.py config {text,kv-shared,k-eq-v,full-vocab} --out CONFIG.json
     /usr/bin/python3 tests/python/gemma4_checkpoint.py generate --config CONFIG.json --seed 0 \\
         --out FILE.safetensors [--dtype F32|BF16|F16] [--prefix model.language_model.|model.] \\
         [--omit-shared-kv] [--lm-head]
+    /usr/bin/python3 tests/python/gemma4_checkpoint.py checkpoint-dir --config NAME_OR_CONFIG.json \\
+        --out DIR [--shards N] [--dtype F32|BF16|F16] [--seed S] [--omit-shared-kv] [--lm-head] [--overwrite]
 
-Exit status: 0 on success, 2 on an invalid config or an unwritable output file.
+Exit status: 0 on success, 2 on an invalid config, an impossible shard count
+or an unwritable output.
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -141,9 +156,9 @@ def tiny_k_eq_v_config() -> dict:
 
 
 def tiny_full_vocab_config() -> dict:
-    """Return a 3-layer config (S, F, S) with Gemma's full 262144-token vocabulary and hidden size 32.
+    """Return a 3-layer config (S, F, F) with Gemma's full 262144-token vocabulary and hidden size 32.
 
-    The last layer reads the K/V of layer 0 and has the double-wide MLP (128).
+    The last layer reads the K/V of layer 1 and has the double-wide MLP (128).
     It matches wrapq::gemma4::tiny_full_vocab.
     """
     config = tiny_text_config()
@@ -158,7 +173,7 @@ def tiny_full_vocab_config() -> dict:
             "global_head_dim": 16,
             "max_position_embeddings": 512,
             "sliding_window": 16,
-            "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+            "layer_types": ["sliding_attention", "full_attention", "full_attention"],
             "num_kv_shared_layers": 1,
             "use_double_wide_mlp": True,
         }
@@ -349,6 +364,39 @@ def write_safetensors(path, tensors: list, metadata: dict | None = None) -> None
         raise
 
 
+def encode_checkpoint(
+    config: reference.TextConfig,
+    seed: int,
+    dtype: str = "F32",
+    prefix: str = reference.PREFIX_CONDITIONAL,
+    include_shared_kv: bool = True,
+    include_lm_head: bool = False,
+) -> tuple:
+    """Generate weights and encode them as safetensors tensors in layout order.
+
+    Returns (tensors, stored): tensors is a list of (full name, dtype, shape,
+    bytes) for write_safetensors, and stored maps full tensor names to the
+    float32 values that the bytes decode to (after rounding to dtype).
+    """
+    if prefix not in PREFIXES:
+        raise ValueError(f"unsupported prefix {prefix!r}; expected one of {', '.join(PREFIXES)}")
+    weights = generate_weights(config, seed, include_shared_kv, include_lm_head)
+
+    tensors = []
+    stored = {}
+    for name, values in weights.items():
+        full_name = name if name == "lm_head.weight" else prefix + name
+        data, decoded = encode(values, dtype)
+        tensors.append((full_name, dtype, values.shape, data))
+        stored[full_name] = decoded
+    return tensors, stored
+
+
+def shard_metadata(seed: int) -> dict:
+    """Return the __metadata__ of every generated safetensors file."""
+    return {"format": "pt", "generator": "gemma4_checkpoint.py", "seed": seed}
+
+
 def write_checkpoint(
     config: reference.TextConfig,
     path,
@@ -363,19 +411,190 @@ def write_checkpoint(
     The returned dict maps full tensor names to the float32 values that the
     file decodes to (after rounding to dtype).
     """
-    if prefix not in PREFIXES:
-        raise ValueError(f"unsupported prefix {prefix!r}; expected one of {', '.join(PREFIXES)}")
-    weights = generate_weights(config, seed, include_shared_kv, include_lm_head)
-
-    tensors = []
-    stored = {}
-    for name, values in weights.items():
-        full_name = name if name == "lm_head.weight" else prefix + name
-        data, decoded = encode(values, dtype)
-        tensors.append((full_name, dtype, values.shape, data))
-        stored[full_name] = decoded
-    write_safetensors(path, tensors, {"format": "pt", "generator": "gemma4_checkpoint.py", "seed": seed})
+    tensors, stored = encode_checkpoint(config, seed, dtype, prefix, include_shared_kv, include_lm_head)
+    write_safetensors(path, tensors, shard_metadata(seed))
     return stored
+
+
+# ---------------------------------------------------------------------------
+# Checkpoint directories
+# ---------------------------------------------------------------------------
+
+SINGLE_FILE_NAME = "model.safetensors"
+INDEX_FILE_NAME = "model.safetensors.index.json"
+TORCH_DTYPE_NAMES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+
+
+class ShardingError(reference.Gemma4InputError):
+    """A shard count that the tensors cannot be split into."""
+
+
+def split_by_max_size(sizes: list, max_shard_size: int) -> list:
+    """Split tensor indices into shards as huggingface_hub's split_state_dict_into_shards_factory does.
+
+    Tensors are taken in order. A tensor larger than max_shard_size is
+    appended at once as a shard of its own. Any other tensor that would push
+    the current shard over max_shard_size closes it and starts the next one.
+    Returns a list of shards, each a list of indices into sizes.
+    """
+    shards = []
+    current = []
+    current_size = 0
+    for index, size in enumerate(sizes):
+        if size > max_shard_size:
+            shards.append([index])
+            continue
+        if current_size + size > max_shard_size:
+            shards.append(current)
+            current = []
+            current_size = 0
+        current.append(index)
+        current_size += size
+    if current:
+        shards.append(current)
+    return shards
+
+
+def plan_shards(sizes: list, count: int) -> list:
+    """Return split_by_max_size for the smallest maximum that gives at most count shards.
+
+    The shard count never grows when the maximum grows, so a binary search
+    finds that maximum. Raises ShardingError when it gives fewer than count
+    shards, because no maximum gives exactly count.
+    """
+    if count < 1:
+        raise ShardingError(f"--shards must be at least 1, got {count}")
+    total = sum(sizes)
+    low, high = 1, max(total, 1)
+    while low < high:
+        middle = (low + high) // 2
+        if len(split_by_max_size(sizes, middle)) <= count:
+            high = middle
+        else:
+            low = middle + 1
+    shards = split_by_max_size(sizes, low)
+    if len(shards) != count and low == 1:
+        raise ShardingError(f"--shards is {count}, but the {len(sizes)} tensors give at most {len(shards)} shards")
+    if len(shards) != count:
+        more = len(split_by_max_size(sizes, low - 1))
+        raise ShardingError(
+            f"cannot split the {len(sizes)} tensors into exactly {count} shards by maximum shard size; "
+            f"the nearest possible counts are {len(shards)} and {more}"
+        )
+    return shards
+
+
+def shard_file_name(index: int, count: int) -> str:
+    """Return Hugging Face's name of shard index (0-based) out of count, such as model-00001-of-00003.safetensors."""
+    return f"model-{index + 1:05d}-of-{count:05d}.safetensors"
+
+
+def conditional_generation_config(text_section: dict, dtype: str, tie_word_embeddings: bool) -> dict:
+    """Wrap a text config section in a Gemma4ForConditionalGeneration config.json without vision or audio towers."""
+    text = dict(text_section)
+    text["model_type"] = "gemma4_text"
+    text["tie_word_embeddings"] = tie_word_embeddings
+    return {
+        "architectures": ["Gemma4ForConditionalGeneration"],
+        "model_type": "gemma4",
+        "dtype": TORCH_DTYPE_NAMES[dtype],
+        "tie_word_embeddings": tie_word_embeddings,
+        "text_config": text,
+    }
+
+
+def _populate_checkpoint_dir(directory: Path, config_json: dict, tensors: list, shards: int, seed: int) -> None:
+    metadata = shard_metadata(seed)
+    # The directory is still temporary, so plain writes cannot leave a partial checkpoint under the final name.
+    (directory / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if shards == 1:
+        write_safetensors(directory / SINGLE_FILE_NAME, tensors, metadata)
+        return
+
+    sizes = [len(data) for _, _, _, data in tensors]
+    plan = plan_shards(sizes, shards)
+    weight_map = {}
+    for number, indices in enumerate(plan):
+        file_name = shard_file_name(number, len(plan))
+        write_safetensors(directory / file_name, [tensors[i] for i in indices], metadata)
+        for i in indices:
+            weight_map[tensors[i][0]] = file_name
+    # transformers' save_pretrained writes the index with sorted keys and an indent of 2.
+    index = {"metadata": {"total_size": sum(sizes)}, "weight_map": weight_map}
+    (directory / INDEX_FILE_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_checkpoint_dir(
+    text_section: dict,
+    out,
+    seed: int,
+    shards: int = 1,
+    dtype: str = "F32",
+    include_shared_kv: bool = True,
+    include_lm_head: bool = False,
+    overwrite: bool = False,
+) -> dict:
+    """Write a Gemma4ForConditionalGeneration checkpoint directory and return the stored values.
+
+    text_section is a text config dict (the tiny configs, or the text_config
+    section of a config.json). The directory is filled under a temporary name
+    beside out and renamed to out, so out never contains a partial checkpoint.
+    An existing empty out is replaced. A non-empty one raises FileExistsError
+    unless overwrite is true, in which case it is moved aside, replaced and
+    then deleted. The returned dict maps full tensor names to the float32
+    values that the files decode to.
+    """
+    config = reference.parse_text_config(text_section)
+    tensors, stored = encode_checkpoint(
+        config, seed, dtype, reference.PREFIX_CONDITIONAL, include_shared_kv, include_lm_head
+    )
+    plan_shards([len(data) for _, _, _, data in tensors], shards)  # reject an impossible count before writing
+    config_json = conditional_generation_config(text_section, dtype, tie_word_embeddings=not include_lm_head)
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError("the path exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError("the directory exists and is not empty; pass --overwrite to replace it")
+
+    parent = out.parent if str(out.parent) else Path(".")
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
+    try:
+        _populate_checkpoint_dir(temporary, config_json, tensors, shards, seed)
+        if out.is_dir() and any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.replace(out, old / "replaced")
+            os.replace(temporary, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(temporary, out)  # rename() replaces an empty directory
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return stored
+
+
+def load_text_section(name_or_path: str) -> dict:
+    """Return the text config section of a tiny config name or a config JSON file."""
+    if name_or_path in TINY_CONFIGS:
+        return TINY_CONFIGS[name_or_path]()
+    path = Path(name_or_path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise reference.ConfigError(
+            f"--config {name_or_path} is neither a tiny config name ({', '.join(sorted(TINY_CONFIGS))}) "
+            f"nor a readable file: {error.strerror or error}"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise reference.ConfigError(f"config file {path} is not valid JSON: {error}") from None
+    section = raw.get("text_config", raw) if isinstance(raw, dict) else raw
+    if not isinstance(section, dict):
+        raise reference.ConfigError(f"config file {path}: the text config must be a JSON object")
+    return section
 
 
 # ---------------------------------------------------------------------------
@@ -409,18 +628,48 @@ def build_argument_parser() -> argparse.ArgumentParser:
         help="omit k_proj, v_proj and k_norm of KV-shared layers (default: include them, as Google's original releases do)",
     )
     generate.add_argument("--lm-head", action="store_true", help="add an untied, separately drawn lm_head.weight")
+
+    directory = commands.add_parser(
+        "checkpoint-dir", help="write a Hugging Face checkpoint directory: config.json and one or more shards"
+    )
+    directory.add_argument(
+        "--config", required=True, help="tiny config name (" + ", ".join(sorted(TINY_CONFIGS)) + ") or config JSON file"
+    )
+    directory.add_argument("--out", required=True, help="output directory, created with its contents at once")
+    directory.add_argument("--shards", type=int, default=1, help="number of safetensors shards (default 1: model.safetensors)")
+    directory.add_argument("--dtype", choices=DTYPES, default="F32", help="stored dtype (default F32)")
+    directory.add_argument("--seed", type=int, default=0, help="seed of numpy's default Generator (default 0)")
+    directory.add_argument(
+        "--omit-shared-kv", action="store_true", help="omit k_proj, v_proj and k_norm of KV-shared layers"
+    )
+    directory.add_argument(
+        "--lm-head", action="store_true", help="add an untied lm_head.weight and set tie_word_embeddings to false"
+    )
+    directory.add_argument("--overwrite", action="store_true", help="replace --out when it exists and is not empty")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_argument_parser().parse_args(argv)
-    if args.command == "generate" and args.seed < 0:
+    if args.command in ("generate", "checkpoint-dir") and args.seed < 0:
         print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
         return reference.EXIT_INVALID_INPUT
     try:
         if args.command == "config":
             text = json.dumps(TINY_CONFIGS[args.name](), indent=1) + "\n"
             Path(args.out).write_text(text, encoding="utf-8")
+            return 0
+        if args.command == "checkpoint-dir":
+            write_checkpoint_dir(
+                load_text_section(args.config),
+                args.out,
+                args.seed,
+                shards=args.shards,
+                dtype=args.dtype,
+                include_shared_kv=not args.omit_shared_kv,
+                include_lm_head=args.lm_head,
+                overwrite=args.overwrite,
+            )
             return 0
 
         config = reference.load_config(args.config)

@@ -746,6 +746,87 @@ class CheckpointTests(TemporaryFolderTestCase):
 
 
 # ---------------------------------------------------------------------------
+# Checkpoint directories
+# ---------------------------------------------------------------------------
+
+
+class CheckpointDirectoryTests(TemporaryFolderTestCase):
+    def test_split_follows_huggingface_rule(self):
+        # Worked by hand. A tensor that would push the shard over the maximum
+        # starts a new shard, and a tensor above the maximum is its own shard at once.
+        self.assertEqual(generator.split_by_max_size([5, 5, 5, 5], 10), [[0, 1], [2, 3]])
+        self.assertEqual(generator.split_by_max_size([5, 5, 5, 5], 9), [[0], [1], [2], [3]])
+        self.assertEqual(generator.split_by_max_size([3, 10, 2, 2, 9], 6), [[1], [0, 2], [4], [3]])
+
+    def test_plan_uses_smallest_maximum(self):
+        # Maximum 8 gives 3 shards of two, and maximum 7 would give 6 shards.
+        self.assertEqual(generator.plan_shards([4] * 6, 3), [[0, 1], [2, 3], [4, 5]])
+        self.assertEqual(generator.plan_shards([4] * 6, 1), [[0, 1, 2, 3, 4, 5]])
+
+    def test_plan_rejects_unreachable_counts(self):
+        with self.assertRaises(generator.ShardingError) as caught:
+            generator.plan_shards([5, 5, 5, 5], 3)
+        self.assertIn("the nearest possible counts are 2 and 4", str(caught.exception))
+        with self.assertRaises(generator.ShardingError) as caught:
+            generator.plan_shards([5, 5, 5, 5], 5)
+        self.assertIn("--shards is 5, but the 4 tensors give at most 4 shards", str(caught.exception))
+
+    def test_sharded_directory_matches_single_file(self):
+        section = generator.tiny_kv_shared_config()
+        single = self.folder / "single"
+        sharded = self.folder / "sharded"
+        stored_single = generator.write_checkpoint_dir(section, single, seed=9, shards=1)
+        stored_sharded = generator.write_checkpoint_dir(section, sharded, seed=9, shards=3)
+        self.assertEqual(sorted(stored_single), sorted(stored_sharded))
+        self.assertEqual(
+            sorted(p.name for p in sharded.iterdir()),
+            [
+                "config.json",
+                "model-00001-of-00003.safetensors",
+                "model-00002-of-00003.safetensors",
+                "model-00003-of-00003.safetensors",
+                "model.safetensors.index.json",
+            ],
+        )
+        a = reference.Gemma4TextModel.from_files(single / "config.json", single / "model.safetensors")
+        b = reference.Gemma4TextModel.from_files(sharded / "config.json", sharded / "model.safetensors.index.json")
+        self.assertTrue(torch.equal(a.forward(TOKEN_IDS).logits, b.forward(TOKEN_IDS).logits))
+
+        # The same seed gives the same values as the single-file generate command.
+        file_stored = generator.write_checkpoint(
+            reference.parse_text_config(section), self.folder / "same_seed.safetensors", 9
+        )
+        for name, values in file_stored.items():
+            self.assertTrue(np.array_equal(values, stored_sharded[name]), name)
+
+        config = json.loads((sharded / "config.json").read_text(encoding="utf-8"))
+        self.assertEqual(config["model_type"], "gemma4")
+        self.assertEqual(config["text_config"]["model_type"], "gemma4_text")
+        self.assertEqual(config["architectures"], ["Gemma4ForConditionalGeneration"])
+        index = json.loads((sharded / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        self.assertEqual(index["metadata"]["total_size"], sum(v.size * 4 for v in stored_sharded.values()))
+
+    def test_existing_directory_needs_overwrite(self):
+        out = self.folder / "existing"
+        out.mkdir()
+        (out / "keep.txt").write_text("user data", encoding="utf-8")
+        section = generator.tiny_text_config()
+        with self.assertRaises(FileExistsError):
+            generator.write_checkpoint_dir(section, out, seed=1)
+        self.assertEqual(sorted(p.name for p in out.iterdir()), ["keep.txt"])
+        generator.write_checkpoint_dir(section, out, seed=1, shards=2, overwrite=True)
+        self.assertNotIn("keep.txt", [p.name for p in out.iterdir()])
+        leftovers = [p.name for p in self.folder.iterdir() if p.name.startswith(".existing.")]
+        self.assertEqual(leftovers, [])
+
+    def test_impossible_shard_count_writes_nothing(self):
+        out = self.folder / "impossible"
+        with self.assertRaises(generator.ShardingError):
+            generator.write_checkpoint_dir(generator.tiny_text_config(), out, seed=1, shards=1000)
+        self.assertFalse(out.exists())
+
+
+# ---------------------------------------------------------------------------
 # Command lines
 # ---------------------------------------------------------------------------
 

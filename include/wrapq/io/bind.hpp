@@ -27,6 +27,11 @@ namespace wrapq::io {
 /// - `names()`: every tensor name;
 /// - `shape(name)`: the stored shape;
 /// - `load(name)`: the tensor converted to float32.
+///
+/// load_parameters() also uses two optional members when a source has them.
+/// `label(name)` is the file that contains tensor `name` (a shard of a
+/// sharded checkpoint), for messages about that tensor. `check_loadable(name)`
+/// throws when load() could not convert the tensor.
 template <class S>
 concept TensorSource = requires(const S& s, const std::string& name) {
     { s.label() } -> std::convertible_to<std::string>;
@@ -66,6 +71,17 @@ struct bind_report {
 };
 
 namespace detail {
+
+/// Returns the file that stores tensor `name`, for messages:
+/// `source.label(name)` when the source has it, else `source.label()`.
+template <class S>
+std::string tensor_label(const S& source, const std::string& name) {
+    if constexpr (requires { { source.label(name) } -> std::convertible_to<std::string>; }) {
+        return source.label(name);
+    } else {
+        return source.label();
+    }
+}
 
 inline std::string shape_text(const std::vector<std::size_t>& shape) {
     std::string out = "(";
@@ -154,8 +170,8 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         const std::vector<std::size_t> stored = source.shape(*found);
         const std::vector<std::size_t> expected(P::shape.begin(), P::shape.end());
         if (stored != expected) {
-            throw value_error(source.label() + ": tensor '" + *found + "' has shape " + detail::shape_text(stored) +
-                              " but the model expects " + detail::shape_text(expected) +
+            throw value_error(detail::tensor_label(source, *found) + ": tensor '" + *found + "' has shape " +
+                              detail::shape_text(stored) + " but the model expects " + detail::shape_text(expected) +
                               "; the checkpoint does not match the compile-time config");
         }
         if constexpr (requires { source.check_loadable(*found); }) source.check_loadable(*found);
@@ -185,7 +201,9 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         const planned& step = plan[index++];
         if (step.file_name) {
             tensor values = source.load(*step.file_name);
-            if (!options.allow_nonfinite) detail::reject_nonfinite(values, source.label(), *step.file_name);
+            if (!options.allow_nonfinite) {
+                detail::reject_nonfinite(values, detail::tensor_label(source, *step.file_name), *step.file_name);
+            }
             p.assign(std::move(values));
             ++report.loaded;
         }

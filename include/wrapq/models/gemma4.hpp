@@ -8,6 +8,7 @@
 #include "wrapq/models/gemma4/config.hpp"
 #include "wrapq/models/gemma4/decoder_layer.hpp"
 #include "wrapq/models/gemma4/export.hpp"
+#include "wrapq/models/gemma4/hf_config.hpp"
 #include "wrapq/models/gemma4/mlp.hpp"
 #include "wrapq/models/gemma4/ptq_recipe.hpp"
 #include "wrapq/models/gemma4/random_weights.hpp"

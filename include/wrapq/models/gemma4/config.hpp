@@ -243,9 +243,10 @@ inline constexpr text_config<4> tiny_k_eq_v = make_text_config<4>({
 });
 
 /// Small model with Gemma's full 262144-token vocabulary, for running the
-/// real tokenizer end to end: three layers S, F, S (the last reads the K/V of
-/// layer 0, with the double-wide MLP), hidden 32, 4 heads, 2 KV heads, head
-/// dims 8 / 16, MLP 64, window 16, PLE 8.
+/// real tokenizer end to end: three layers S, F, F (the last reads the K/V of
+/// layer 1, with the double-wide MLP), hidden 32, 4 heads, 2 KV heads, head
+/// dims 8 / 16, MLP 64, window 16, PLE 8. The last layer is full because
+/// Hugging Face's Gemma 4 config forces it to be.
 inline constexpr text_config<3> tiny_full_vocab = make_text_config<3>({
     .vocab_size = 262144,
     .ple_vocab_size = 262144,
@@ -258,7 +259,7 @@ inline constexpr text_config<3> tiny_full_vocab = make_text_config<3>({
     .intermediate_size = 64,
     .num_kv_shared_layers = 1,
     .double_wide_mlp = true,
-    .pattern = {attention_kind::sliding, attention_kind::full, attention_kind::sliding},
+    .pattern = {attention_kind::sliding, attention_kind::full, attention_kind::full},
 });
 
 /// Gemma 4 E2B text model: 35 layers [S, S, S, S, F] x 7, hidden 1536, 8 heads,
