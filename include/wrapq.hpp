@@ -10,3 +10,5 @@
 #include "wrapq/export.hpp"
 #include "wrapq/models/gemma4.hpp"
 #include "wrapq/text/tokenizer.hpp"
+#include "wrapq/data.hpp"
+#include "wrapq/report.hpp"

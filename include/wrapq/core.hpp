@@ -1,4 +1,4 @@
-// wrapq/core.hpp: dtypes, qschemes, qparams, fake quantization, integer storage and metrics.
+// wrapq/core.hpp: dtypes, qschemes, qparams, fake quantization, integer storage, metrics and perplexity.
 #pragma once
 
 #include "wrapq/config.hpp"
@@ -7,6 +7,7 @@
 #include "wrapq/core/errors.hpp"
 #include "wrapq/core/fake_quantize.hpp"
 #include "wrapq/core/metrics.hpp"
+#include "wrapq/core/perplexity.hpp"
 #include "wrapq/core/qparams.hpp"
 #include "wrapq/core/qscheme.hpp"
 #include "wrapq/core/quantize.hpp"

@@ -1,4 +1,4 @@
-// wrapq/module.hpp: member lists, the static visitor, ptq_config, the lifecycle and reports.
+// wrapq/module.hpp: member lists, the static visitor, ptq_config and its JSON reader, the lifecycle and reports.
 #pragma once
 
 #include "wrapq/config.hpp"
@@ -8,6 +8,8 @@
 #include "wrapq/module/name_match.hpp"
 #include "wrapq/module/parameter.hpp"
 #include "wrapq/module/ptq_config.hpp"
+#include "wrapq/module/ptq_config_json.hpp"
+#include "wrapq/module/quant_spec_json.hpp"
 #include "wrapq/module/report.hpp"
 #include "wrapq/module/site_errors.hpp"
 #include "wrapq/module/site_recorder.hpp"

@@ -11,4 +11,5 @@
 #include "wrapq/observers/observer.hpp"
 #include "wrapq/observers/observer_spec.hpp"
 #include "wrapq/observers/percentile.hpp"
+#include "wrapq/observers/spec_names.hpp"
 #include "wrapq/observers/any_observer.hpp"

@@ -12,6 +12,7 @@
 #include "wrapq/observers/observer.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -40,6 +41,37 @@ decltype(auto) with_observer_name(const std::string& name, F&& f) {
     } catch (const value_error& e) {
         rethrow_named(e, name);
     }
+}
+
+/// Message for an override that prepare() used for no observer. A rule can
+/// match observers and still apply to none of them, when other rules win for
+/// every one, or when it matches only observers whose kind is fixed at
+/// compile time, which never consult overrides. "Matches no observer" would
+/// mislead in both cases. `configurable[n]` is true when names[n] is an any_observer.
+inline std::string unused_override_message(const override_rule& rule, const std::vector<std::string>& names,
+                                           const std::vector<bool>& configurable) {
+    std::string message = "prepare: override pattern \"" + rule.pattern + "\"";
+    if (!rule.origin.empty()) message += " (from " + rule.origin + ")";
+
+    std::optional<std::size_t> configurable_match, fixed_match;
+    for (std::size_t n = 0; n < names.size(); ++n) {
+        const bool match = is_glob(rule.pattern) ? glob_match(rule.pattern, names[n]) : rule.pattern == names[n];
+        if (!match) continue;
+        std::optional<std::size_t>& slot = configurable[n] ? configurable_match : fixed_match;
+        if (!slot) slot = n;
+    }
+    if (configurable_match) {
+        return message + " matches observers such as " + names[*configurable_match] +
+               ", but other rules win for all of them (an exact name beats any glob, and among globs the last rule "
+               "wins); remove the rule or move it after the rules that shadow it";
+    }
+    if (fixed_match) {
+        return message + " matches only observers whose type is fixed in the model's code, such as " +
+               names[*fixed_match] + ", which overrides cannot change; remove the rule";
+    }
+    message += " matches no observer; the nearest names are:";
+    for (const std::string& near : nearest_names(rule.pattern, names)) message += " " + near;
+    return message;
 }
 
 }  // namespace detail
@@ -104,11 +136,13 @@ struct convert_options {
 /// tensors (weights) once.
 ///
 /// Throws invalid_argument, before changing anything, when the model is
-/// already prepared, an override pattern matches no observer (the message
-/// lists the nearest names), or an observer's settings are invalid.
+/// already prepared, an override with must_match applies to no observer (the
+/// message gives the rule's origin, and the nearest names or an observer that
+/// other rules took), or an observer's settings are invalid.
 template <Module M>
 void prepare(M& model, const ptq_config& config) {
     std::vector<std::string> names;
+    std::vector<bool> configurable;  // parallel to names: true for any_observer
     std::vector<observer_spec> specs;
     std::vector<bool> rule_used(config.overrides.size(), false);
 
@@ -118,7 +152,9 @@ void prepare(M& model, const ptq_config& config) {
                                    " mode; prepare a freshly built model");
         }
         names.push_back(name);
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(observer)>, any_observer>) {
+        constexpr bool is_configurable = std::is_same_v<std::remove_cvref_t<decltype(observer)>, any_observer>;
+        configurable.push_back(is_configurable);
+        if constexpr (is_configurable) {
             if (const auto rule = config.find_override(name)) rule_used[*rule] = true;
             specs.push_back(config.resolve(name, observer.defaults(), observer.defaults_forced()));
         } else {
@@ -128,10 +164,7 @@ void prepare(M& model, const ptq_config& config) {
 
     for (std::size_t i = 0; i < config.overrides.size(); ++i) {
         if (rule_used[i] || !config.overrides[i].must_match) continue;
-        std::string message = "prepare: override pattern \"" + config.overrides[i].pattern +
-                              "\" matches no observer; the nearest names are:";
-        for (const std::string& near : nearest_names(config.overrides[i].pattern, names)) message += " " + near;
-        throw invalid_argument(message);
+        throw invalid_argument(detail::unused_override_message(config.overrides[i], names, configurable));
     }
 
     // Build every configured observer first, so an invalid spec leaves the model untouched.

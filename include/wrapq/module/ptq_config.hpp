@@ -25,6 +25,9 @@ struct override_rule {
     std::string pattern;
     quant_spec spec;
     bool must_match = true;
+    /// Source location of the rule, such as `config.json:7: overrides["lm_head.weight"]`,
+    /// which prepare() adds to its messages. Empty for rules built in code.
+    std::string origin = {};
 };
 
 /// Returns the last segment of a dotted name: "act_in" for "layers.0.mlp.act_in".
