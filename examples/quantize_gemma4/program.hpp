@@ -1,0 +1,353 @@
+// examples/quantize_gemma4/program.hpp: the whole job for one compiled Gemma 4 shape.
+#pragma once
+
+#include "../command_line.hpp"
+#include "builtin_inputs.hpp"
+#include "evaluation.hpp"
+#include "interrupt.hpp"
+#include "options.hpp"
+#include "progress.hpp"
+#include "report.hpp"
+#include "staging.hpp"
+
+#include <wrapq.hpp>
+#include <wrapq/core/perplexity.hpp>
+#include <wrapq/data.hpp>
+#include <wrapq/io/atomic_write.hpp>
+#include <wrapq/io/safetensors_checkpoint.hpp>
+#include <wrapq/models/gemma4/checkpoint.hpp>
+#include <wrapq/models/gemma4/hf_config.hpp>
+#include <wrapq/module/ptq_config_json.hpp>
+#include <wrapq/report.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace quantize_gemma4 {
+
+using sample_list = std::vector<std::vector<std::int32_t>>;
+
+/// Reads a whole text file. Throws wrapq::io_error naming the file and the
+/// option it came from when it cannot be read.
+inline std::string read_text_file(const fs::path& path, std::string_view option) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in || fs::is_directory(path)) {
+        throw wrapq::io_error(std::string(option) + " " + path.string() + ": cannot open the file for reading" +
+                              (fs::exists(path) ? "" : " (it does not exist)") + "; pass a readable UTF-8 text file");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+/// The tokenizer for text inputs and where it came from.
+struct tokenizer_choice {
+    std::optional<wrapq::text::bpe_tokenizer> tokenizer;
+    std::string description = "none";
+};
+
+/// Samples of one purpose (calibration or evaluation) and their sources.
+struct sample_set {
+    sample_list samples;
+    std::vector<std::string> sources;
+    std::size_t tokens = 0;
+};
+
+/// Returns `samples` after checking that every id is inside the model's
+/// vocabulary. A tokenizer may know more tokens than a model embeds (Gemma
+/// 3's file has 262145, the last an image placeholder), so text can produce
+/// an id that the embedding table has no row for.
+inline sample_list checked_ids(sample_list samples, const tokenizer_choice& tok, std::size_t vocab_size,
+                               const std::string& source) {
+    for (const auto& sample : samples) {
+        for (const std::int32_t id : sample) {
+            if (id >= 0 && static_cast<std::size_t>(id) < vocab_size) continue;
+            throw wrapq::invalid_argument(source + ": the tokenizer " + tok.description + " produced token " +
+                                          std::to_string(id) + " (" + tok.tokenizer->token_text(id) +
+                                          "), but the model's vocabulary has " + std::to_string(vocab_size) +
+                                          " tokens; use the tokenizer.json that belongs to the checkpoint");
+        }
+    }
+    return samples;
+}
+
+/// Collects up to `count` samples from text files, token-id files or,
+/// without either, the built-in text. Fewer available samples than
+/// requested is a warning; none is an error.
+inline sample_set collect_samples(std::string_view purpose, const std::vector<fs::path>& text_files,
+                                  const std::vector<fs::path>& id_files, std::string_view builtin_text,
+                                  const tokenizer_choice& tok, std::size_t vocab_size, const settings& s, std::size_t count) {
+    sample_set out;
+    const std::string text_option = purpose == "calibration" ? "--calibration-text" : "--eval-text";
+    const std::string ids_option = purpose == "calibration" ? "--calibration-ids" : "--eval-ids";
+
+    auto need_tokenizer = [&](const std::string& source) -> const wrapq::text::bpe_tokenizer& {
+        if (!tok.tokenizer) {
+            throw wrapq::invalid_argument(std::string(purpose) + " text " + source +
+                                          " needs a tokenizer, but the checkpoint directory has no tokenizer.json; "
+                                          "pass --tokenizer FILE, or token ids with " + ids_option);
+        }
+        return *tok.tokenizer;
+    };
+    auto add = [&](sample_list more, const std::string& source) {
+        for (auto& m : more) {
+            if (out.samples.size() == count) break;
+            out.tokens += m.size();
+            out.samples.push_back(std::move(m));
+        }
+        out.sources.push_back(source);
+    };
+
+    for (const fs::path& file : text_files) {
+        if (out.samples.size() == count) break;
+        const std::string text = read_text_file(file, text_option);
+        const wrapq::data::sample_options options{.num_samples = count - out.samples.size(),
+                                                  .seq_len = static_cast<std::size_t>(s.seq_len),
+                                                  .chat_template = s.chat_template,
+                                                  .source = file.string()};
+        add(checked_ids(wrapq::data::text_samples(need_tokenizer(file.string()), text, options), tok, vocab_size,
+                        file.string()),
+            file.string());
+    }
+    for (const fs::path& file : id_files) {
+        if (out.samples.size() == count) break;
+        const std::string text = read_text_file(file, ids_option);
+        const wrapq::data::sample_options options{.num_samples = count - out.samples.size(),
+                                                  .seq_len = static_cast<std::size_t>(s.seq_len),
+                                                  .source = file.string()};
+        add(wrapq::data::token_id_samples(text, vocab_size, options), file.string());
+    }
+    if (text_files.empty() && id_files.empty()) {
+        const std::string source = "built-in " + std::string(purpose) + " text";
+        const wrapq::data::sample_options options{.num_samples = count,
+                                                  .seq_len = static_cast<std::size_t>(s.seq_len),
+                                                  .chat_template = s.chat_template,
+                                                  .source = source};
+        add(checked_ids(wrapq::data::text_samples(need_tokenizer(source), builtin_text, options), tok, vocab_size, source),
+            source);
+    }
+
+    if (out.samples.size() < count && !s.quiet) {
+        std::cerr << "note: the " << purpose << " input yields " << out.samples.size() << " samples of up to "
+                  << s.seq_len << " tokens, fewer than the " << count << " requested; using " << out.samples.size()
+                  << "\n";
+    }
+    return out;
+}
+
+/// Chooses the tokenizer: --tokenizer, else tokenizer.json beside the
+/// checkpoint, else the built-in character tokenizer for generated weights.
+inline tokenizer_choice choose_tokenizer(const settings& s) {
+    tokenizer_choice out;
+    std::optional<fs::path> path = s.tokenizer;
+    if (!path && s.checkpoint) {
+        const fs::path dir = fs::is_directory(*s.checkpoint) ? *s.checkpoint : s.checkpoint->parent_path();
+        if (fs::exists(dir / "tokenizer.json")) path = dir / "tokenizer.json";
+    }
+    if (s.tokenizer && !fs::is_regular_file(*s.tokenizer)) {
+        throw wrapq::io_error("--tokenizer " + s.tokenizer->string() + " is not a readable file" +
+                              (fs::exists(*s.tokenizer) ? "" : " (it does not exist)") +
+                              "; pass the tokenizer.json of the checkpoint");
+    }
+    if (path) {
+        out.tokenizer = wrapq::text::bpe_tokenizer::from_file(*path);
+        out.description = path->string();
+    } else if (!s.checkpoint) {
+        out.tokenizer = wrapq::text::bpe_tokenizer::from_json(builtin_tokenizer_json(), "built-in tokenizer");
+        out.description = "built-in character tokenizer";
+    }
+    return out;
+}
+
+/// Loads the checkpoint into `lm`, or fills it with random weights.
+/// Returns the description for the report.
+template <auto C>
+std::string load_weights(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s) {
+    if (!s.checkpoint) {
+        wrapq::gemma4::fill_random_weights(lm, s.seed);
+        lm.tie_lm_head();
+        return "generated (random weights, seed " + std::to_string(s.seed) + ")";
+    }
+
+    const fs::path& path = *s.checkpoint;
+    if (!fs::exists(path)) {
+        throw wrapq::io_error("--checkpoint " + path.string() +
+                              " does not exist; pass a Hugging Face checkpoint directory or a .safetensors file");
+    }
+    const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+    const fs::path config_json = (dir.empty() ? fs::path(".") : dir) / "config.json";
+    if (fs::exists(config_json)) {
+        wrapq::gemma4::check_hf_config<C>(config_json);
+    } else if (fs::is_directory(path)) {
+        throw wrapq::io_error("--checkpoint " + path.string() +
+                              ": config.json is missing; a Hugging Face checkpoint directory has config.json beside "
+                              "its safetensors files");
+    } else if (!s.quiet) {
+        std::cerr << "note: no config.json beside " << path.string()
+                  << "; only the tensor shapes are checked against the compiled model\n";
+    }
+
+    const auto checkpoint = wrapq::io::safetensors_checkpoint::open(path);
+    wrapq::gemma4::load_checkpoint(lm, checkpoint);
+    return path.string();
+}
+
+/// Builds the quantization config: the recipe, then the JSON overrides.
+inline wrapq::ptq_config quantization_config(const settings& s) {
+    using namespace wrapq;
+    ptq_config config = s.recipe == "shipped"
+                            ? gemma4::e2b_ptq_config({.linear = uint4, .lm_head = uint8, .embedding = uint8, .norm = int16})
+                            : gemma4::e2b_ptq_config({.embedding = int16});
+    if (s.recipe == "int16") {
+        // int16 tables must be symmetric to be exported (a Circle int16 zero point must be 0).
+        for (override_rule& rule : config.overrides) {
+            if (rule.pattern.find("embed_tokens") != std::string::npos) rule.spec = quant_spec::affine(int16, qscheme::per_channel_symm);
+        }
+    }
+    if (s.quant_config) config = read_ptq_config_json(*s.quant_config, std::move(config));
+    return config;
+}
+
+/// Writes the selected graphs of `lm` into `dir` and returns their file names.
+template <auto C>
+std::vector<std::string> write_graphs(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s, const fs::path& dir) {
+    namespace gemma4 = wrapq::gemma4;
+    std::vector<std::string> names;
+    const std::size_t max_seq = static_cast<std::size_t>(s.max_seq.value_or(s.seq_len));
+    const gemma4::export_options options{.max_seq = max_seq, .stream_weights = true, .sample_seed = s.seed};
+
+    auto write = [&](const std::string& name, auto&& make) {
+        check_interrupt();
+        const wrapq::exporter::exported_graph graph = make();
+        wrapq::exporter::write_exported(graph, dir / (name + ".circle"));
+        names.push_back(name + ".circle");
+    };
+
+    for (const auto mode : {gemma4::export_mode::prefill, gemma4::export_mode::decode}) {
+        if (mode == gemma4::export_mode::prefill ? !s.graphs.prefill : !s.graphs.decode) continue;
+        const std::string suffix = "_" + std::string(gemma4::to_string(mode));
+        if (s.graphs.embedding) write("token_embedding" + suffix, [&] { return gemma4::embedding_graph(lm.model, mode, options); });
+        if (s.graphs.layers) {
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                (write("decoder_layer_" + std::to_string(I) + suffix,
+                       [&] { return gemma4::layer_graph<I>(lm.model, mode, options); }),
+                 ...);
+            }(std::make_index_sequence<decltype(C)::num_layers>{});
+        }
+        if (s.graphs.head) write("lm_head" + suffix, [&] { return gemma4::head_graph(lm, mode, options); });
+        if (s.graphs.model) write("text_model" + suffix, [&] { return gemma4::text_graph(lm, mode, options); });
+    }
+    return names;
+}
+
+/// Runs the program for the compiled shape C; returns the exit status.
+template <auto C>
+int run(int argc, char** argv, std::string_view program, std::string_view config_name) {
+    const std::string usage = usage_line(program);
+    const examples::command_line cli{program, usage};
+    const settings s = parse_arguments(argc, argv, cli, config_name, C.max_position_embeddings);
+    install_interrupt_handlers();
+
+    try {
+        // The output directory is created first, so a bad --out fails before any work.
+        std::optional<staging_area> staging_slot;
+        try {
+            staging_slot.emplace(s.out);
+        } catch (const fs::filesystem_error& e) {
+            throw wrapq::io_error("--out " + s.out.string() + ": cannot create the output directory or a directory in it (" +
+                                  e.code().message() + "); pass a directory you can write to");
+        }
+        staging_area& staging = *staging_slot;
+
+        run_description run;
+        run.program = std::string(program);
+        run.config_name = std::string(config_name);
+        run.recipe = s.recipe;
+        run.quant_config = s.quant_config ? s.quant_config->string() : "";
+        run.seq_len = static_cast<std::size_t>(s.seq_len);
+        run.chat_template = s.chat_template;
+
+        // The config is read before the weights, so a typo in it costs no loading time.
+        const wrapq::ptq_config config = quantization_config(s);
+
+        auto lm = std::make_unique<wrapq::gemma4::for_causal_lm<C>>();
+        run.checkpoint = load_weights(*lm, s);
+
+        const tokenizer_choice tok = choose_tokenizer(s);
+        run.tokenizer = tok.description;
+        const sample_set calibration =
+            collect_samples("calibration", s.calibration_text, s.calibration_ids, builtin_calibration_text, tok,
+                            C.vocab_size, s, static_cast<std::size_t>(s.samples));
+        const sample_set held_out = collect_samples("evaluation", s.eval_text, s.eval_ids, builtin_eval_text, tok,
+                                                    C.vocab_size, s, static_cast<std::size_t>(s.eval_samples));
+        run.calibration_sources = calibration.sources;
+        run.eval_sources = held_out.sources;
+        run.calibration_samples = calibration.samples.size();
+        run.calibration_tokens = calibration.tokens;
+        if (!s.quiet) {
+            std::cout << program << ": model " << config_name << ", checkpoint " << run.checkpoint << ", tokenizer "
+                      << run.tokenizer << "\n";
+        }
+
+        wrapq::prepare(*lm, config);
+        {
+            progress_bar bar("calibration", calibration.samples.size(), !s.quiet);
+            for (const auto& sample : calibration.samples) {
+                check_interrupt();
+                lm->forward(to_token_ids(sample));
+                bar.advance(sample.size());
+            }
+        }
+        // Token-id input never feeds inputs_embeds, so that site stays in float.
+        wrapq::convert(*lm, {.skip_uncalibrated = true});
+
+        const evaluation eval = evaluate(*lm, held_out.samples, C.vocab_size, 20000, !s.quiet);
+
+        run.graphs = write_graphs(*lm, s, staging.path());
+        if (s.write_report) {
+            check_interrupt();
+            std::ostringstream json;
+            write_report(json, run, eval, wrapq::collect_report(*lm));
+            wrapq::io::write_file_atomically(staging.path() / "report.json", json.str());
+        }
+        if (s.write_plot) {
+            check_interrupt();
+            const std::string svg = wrapq::report::svg_scatter(
+                eval.float_points, eval.quantized_points,
+                {.title = "Logits of " + std::string(config_name) + ": float vs quantized (" +
+                          std::to_string(eval.samples) + " held-out samples)",
+                 .x_label = "float logit",
+                 .y_label = "quantized logit",
+                 .max_points = 5000});
+            wrapq::io::write_file_atomically(staging.path() / "logits.svg", svg);
+        }
+
+        // From here on nothing checks for Ctrl-C: the renames take microseconds.
+        const std::vector<fs::path> written = staging.commit();
+        if (!s.quiet) print_summary(std::cout, run, eval);
+        std::cout << "\nwrote " << written.size() << " files to " << s.out.string() << "/";
+        if (!run.graphs.empty()) std::cout << " (each NAME.circle with NAME.circle.input<i> and .expected<i> beside it)";
+        std::cout << "\n";
+        return 0;
+    } catch (const interrupted&) {
+        std::cerr << "\n" << program << ": interrupted; no output files were written\n";
+        return 130;
+    } catch (const wrapq::error& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return 1;
+    } catch (const fs::filesystem_error& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        return 1;
+    }
+}
+
+}  // namespace quantize_gemma4
