@@ -1,12 +1,15 @@
-// examples/quantize_gemma4/interrupt.hpp: stopping cleanly on Ctrl-C (SIGINT) and SIGTERM.
+// examples/quantize_gemma4/interrupt.hpp: stopping cleanly on Ctrl-C, SIGTERM and SIGHUP.
 #pragma once
+
+#include <signal.h>
+#include <time.h>
 
 #include <csignal>
 #include <stdexcept>
 
 namespace quantize_gemma4 {
 
-/// Thrown at the next check after SIGINT or SIGTERM arrived.
+/// Thrown at the next check after SIGINT, SIGTERM or SIGHUP arrived.
 struct interrupted : std::runtime_error {
     interrupted() : std::runtime_error("interrupted") {}
 };
@@ -14,12 +17,30 @@ struct interrupted : std::runtime_error {
 namespace detail {
 
 inline volatile std::sig_atomic_t stop_requested = 0;
+inline volatile std::sig_atomic_t first_stop_second = 0;
 
-/// Records the request and restores the default action, so a second Ctrl-C
-/// kills a program that is stuck in a long step.
+inline long monotonic_second() noexcept {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+    return static_cast<long>(now.tv_sec);
+}
+
+/// Records the first request. A later signal at least two seconds after
+/// the first ends the program at once (the default action), for a run stuck
+/// in a long step. Signals closer together count as one request, because
+/// tools such as timeout(1) send the signal to the process and then to its
+/// process group, so one request can arrive twice.
 inline void request_stop(int signal_number) {
-    stop_requested = 1;
-    std::signal(signal_number, SIG_DFL);
+    const long now = monotonic_second();
+    if (stop_requested == 0) {
+        stop_requested = 1;
+        first_stop_second = static_cast<std::sig_atomic_t>(now);
+        return;
+    }
+    if (now - first_stop_second >= 2) {
+        std::signal(signal_number, SIG_DFL);
+        ::raise(signal_number);
+    }
 }
 
 }  // namespace detail
@@ -27,8 +48,7 @@ inline void request_stop(int signal_number) {
 /// Installs the handlers. The program then calls check_interrupt() between
 /// samples and between files, where stopping leaves nothing half done.
 inline void install_interrupt_handlers() {
-    std::signal(SIGINT, detail::request_stop);
-    std::signal(SIGTERM, detail::request_stop);
+    for (const int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, detail::request_stop);
 }
 
 /// Throws `interrupted` when a stop was requested.

@@ -111,6 +111,7 @@ inline std::vector<std::string> parse_list(const examples::command_line& cli, st
         bool known = false;
         for (const std::string_view a : allowed) known = known || a == item;
         if (!known) {
+            if (item.empty()) cli.fail(std::string(flag) + " got '" + std::string(text) + "', which has an empty item");
             std::string choices;
             for (const std::string_view a : allowed) choices += (choices.empty() ? "" : ", ") + std::string(a);
             cli.fail(std::string(flag) + " got '" + item + "'; expected a comma-separated list of " + choices);
@@ -172,6 +173,7 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         if (i + 1 >= argc) cli.fail(arg + " needs a value");
         const std::string value = argv[++i];
         if (value.empty() && arg != "--graphs") cli.fail(arg + " needs a non-empty value");
+        if (value.rfind("--", 0) == 0) cli.fail(arg + " needs a value, but the next argument is the option " + value);
 
         if (arg == "--checkpoint") s.checkpoint = value;
         else if (arg == "--tokenizer") s.tokenizer = value;
@@ -194,6 +196,11 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         }
     }
 
+    if (s.chat_template && s.calibration_text.empty() && s.eval_text.empty() &&
+        (!s.calibration_ids.empty() || !s.eval_ids.empty())) {
+        cli.fail("--chat-template wraps text, but every input is a token-id file; wrap the text before tokenizing it, "
+                 "or drop --chat-template");
+    }
     return s;
 }
 

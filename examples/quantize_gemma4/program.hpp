@@ -20,6 +20,7 @@
 #include <wrapq/module/ptq_config_json.hpp>
 #include <wrapq/report.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -39,8 +40,11 @@ using sample_list = std::vector<std::vector<std::int32_t>>;
 /// Reads a whole text file. Throws wrapq::io_error naming the file and the
 /// option it came from when it cannot be read.
 inline std::string read_text_file(const fs::path& path, std::string_view option) {
+    if (fs::is_directory(path)) {
+        throw wrapq::io_error(std::string(option) + " " + path.string() + " is a directory; pass a file");
+    }
     std::ifstream in(path, std::ios::binary);
-    if (!in || fs::is_directory(path)) {
+    if (!in) {
         throw wrapq::io_error(std::string(option) + " " + path.string() + ": cannot open the file for reading" +
                               (fs::exists(path) ? "" : " (it does not exist)") + "; pass a readable UTF-8 text file");
     }
@@ -136,10 +140,11 @@ inline sample_set collect_samples(std::string_view purpose, const std::vector<fs
             source);
     }
 
-    if (out.samples.size() < count && !s.quiet) {
-        std::cerr << "note: the " << purpose << " input yields " << out.samples.size() << " samples of up to "
-                  << s.seq_len << " tokens, fewer than the " << count << " requested; using " << out.samples.size()
-                  << "\n";
+    // A warning, so --quiet does not hide it.
+    if (out.samples.size() < count) {
+        std::cerr << "note: the " << purpose << " input yields " << out.samples.size()
+                  << (out.samples.size() == 1 ? " sample" : " samples") << " of up to " << s.seq_len
+                  << " tokens, fewer than the " << count << " requested; using " << out.samples.size() << "\n";
     }
     return out;
 }
@@ -213,8 +218,41 @@ inline wrapq::ptq_config quantization_config(const settings& s) {
             if (rule.pattern.find("embed_tokens") != std::string::npos) rule.spec = quant_spec::affine(int16, qscheme::per_channel_symm);
         }
     }
-    if (s.quant_config) config = read_ptq_config_json(*s.quant_config, std::move(config));
+    if (s.quant_config) {
+        if (!fs::is_regular_file(*s.quant_config)) {
+            throw io_error("--quant-config " + s.quant_config->string() +
+                           (fs::exists(*s.quant_config) ? " is not a regular file" : " does not exist") +
+                           "; pass a JSON file of overrides (see docs/quantize_gemma4.md)");
+        }
+        config = read_ptq_config_json(*s.quant_config, std::move(config));
+    }
     return config;
+}
+
+/// Throws invalid_argument before calibration when an observer's kind cannot
+/// be exported, so a long calibration is not wasted on a config that fails
+/// at export.
+template <class LM>
+void reject_unexportable(LM& lm) {
+    for (const wrapq::observer_record& r : wrapq::collect_report(lm)) {
+        if (r.kind != "mx") continue;
+        throw wrapq::invalid_argument("observer " + r.name +
+                                      " is an MX observer, which Circle export does not support yet; use an affine "
+                                      "observer for it, or pass --graphs none to calibrate and report only");
+    }
+}
+
+/// Returns the .circle files in `dir` that this run did not write.
+inline std::vector<std::string> foreign_graphs(const fs::path& dir, const std::vector<std::string>& written) {
+    std::vector<std::string> out;
+    std::error_code ignored;
+    for (const fs::directory_entry& entry : fs::directory_iterator(dir, ignored)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.path().extension() != ".circle") continue;
+        if (std::find(written.begin(), written.end(), name) == written.end()) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 /// Writes the selected graphs of `lm` into `dir` and returns their file names.
@@ -289,6 +327,12 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                             C.vocab_size, s, static_cast<std::size_t>(s.samples));
         const sample_set held_out = collect_samples("evaluation", s.eval_text, s.eval_ids, builtin_eval_text, tok,
                                                     C.vocab_size, s, static_cast<std::size_t>(s.eval_samples));
+        std::size_t scored = 0;
+        for (const auto& sample : held_out.samples) scored += sample.size() > 1 ? sample.size() - 1 : 0;
+        if (scored == 0) {
+            throw wrapq::invalid_argument("every held-out sample has fewer than 2 tokens, so no token can be scored; "
+                                          "give held-out samples of at least 2 tokens (the first predicts the second)");
+        }
         run.calibration_sources = calibration.sources;
         run.eval_sources = held_out.sources;
         run.calibration_samples = calibration.samples.size();
@@ -299,6 +343,7 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         }
 
         wrapq::prepare(*lm, config);
+        if (s.graphs.any()) reject_unexportable(*lm);
         {
             progress_bar bar("calibration", calibration.samples.size(), !s.quiet);
             for (const auto& sample : calibration.samples) {
@@ -337,6 +382,12 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         std::cout << "\nwrote " << written.size() << " files to " << s.out.string() << "/";
         if (!run.graphs.empty()) std::cout << " (each NAME.circle with NAME.circle.input<i> and .expected<i> beside it)";
         std::cout << "\n";
+        const std::vector<std::string> older = foreign_graphs(s.out, run.graphs);
+        if (!older.empty()) {
+            std::cerr << "note: " << s.out.string() << "/ also holds " << older.size()
+                      << " .circle files that this run did not write (for example " << older.front()
+                      << "); they come from an earlier run and may not match report.json\n";
+        }
         return 0;
     } catch (const interrupted&) {
         std::cerr << "\n" << program << ": interrupted; no output files were written\n";

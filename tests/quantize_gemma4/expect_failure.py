@@ -6,7 +6,7 @@ Usage: expect_failure.py --out DIR --message REGEX [--status N] [--interrupt-aft
 The check passes when the command exits with a non-zero status (or exactly
 --status) and was not killed by a signal. Its stderr must match REGEX, and
 DIR must hold no new file: no output, no temporary file and no staging
-directory. With --interrupt-after, SIGINT is sent after that many seconds,
+directory. A DIR that did not exist must not exist afterwards. With --interrupt-after, SIGINT is sent after that many seconds,
 as Ctrl-C in a terminal would.
 """
 
@@ -37,6 +37,7 @@ def main() -> int:
     if not command:
         parser.error("no command given after --")
 
+    existed = args.out.exists()
     before = files_in(args.out)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if args.interrupt_after is not None:
@@ -62,6 +63,9 @@ def main() -> int:
     new_files = sorted(set(after) - set(before))
     if new_files:
         problems.append(f"files were left in {args.out}: {', '.join(new_files)}")
+
+    if not existed and args.out.exists():
+        problems.append(f"{args.out} did not exist before and was left behind")
 
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
