@@ -4,6 +4,8 @@
 // description in config.hpp and, for E2B and E4B, from the per-size table of
 // the Gemma 4 architecture notes (Hugging Face converter values). Expected
 // mismatch texts are worked out by hand from the changed value.
+#include "test_errors.hpp"
+
 #include <wrapq/io/json.hpp>
 #include <wrapq/models/gemma4/hf_config.hpp>
 
@@ -23,25 +25,12 @@
 using namespace wrapq;
 using namespace wrapq::gemma4;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+
 namespace {
 
 namespace fs = std::filesystem;
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
 
 using members = std::vector<std::pair<std::string, std::string>>;
 

@@ -3,6 +3,7 @@
 // Expected values come from hand derivation (bit patterns worked out from the
 // IEEE formats), from brute-force nearest-value searches written here, or from
 // byte buffers built by hand, never from the code under test.
+#include "test_errors.hpp"
 #include "test_support.hpp"
 
 #include <wrapq/io.hpp>
@@ -33,53 +34,13 @@ using namespace wrapq;
 using namespace wrapq::io;
 using wrapq_test::bits;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+using wrapq_test::scratch_directory;
+
 namespace {
 
 namespace fs = std::filesystem;
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-/// Runs `function` and returns the message of the `Error` it throws. Records
-/// a test failure when it throws nothing or another exception type.
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
-
-/// A fresh directory under the system temporary directory, removed with its contents at scope exit.
-struct scratch_directory {
-    fs::path path;
-
-    scratch_directory() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("wrapq_test_safetensors." + std::to_string(::getpid()) + "." + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~scratch_directory() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-
-    fs::path operator/(const std::string& name) const { return path / name; }
-
-    std::vector<std::string> entries() const {
-        std::vector<std::string> names;
-        for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-};
 
 std::string le64(std::uint64_t value) {
     std::string out(8, '\0');
