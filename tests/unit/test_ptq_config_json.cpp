@@ -5,6 +5,8 @@
 // ptq_config (override, then block defaults, then role spec) and the default
 // qscheme policy: signed -> per_tensor_symm, unsigned weight ->
 // per_channel_asymm, unsigned activation -> per_tensor_asymm.
+#include "test_errors.hpp"
+
 #include <wrapq.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -19,28 +21,13 @@
 
 using namespace wrapq;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+
 namespace {
 
 const quant_spec linear_weight_defaults{.scheme = qscheme::per_channel_asymm, .channel_axis = 0};
 const quant_spec no_defaults{};
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-/// Runs `function` and returns the message of the `Error` it throws. Records
-/// a test failure when it throws nothing or another exception type.
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
 
 ptq_config read(std::string_view text, ptq_config base = {}) { return read_ptq_config_json(text, "cfg.json", std::move(base)); }
 

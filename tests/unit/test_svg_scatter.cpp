@@ -5,6 +5,8 @@
 // square starts at (72, 44) and has side min(640 - 96, 640 - 128) = 512, so
 // a value v maps to x = 72 + (v - lo) / (hi - lo) * 512 and
 // y = 556 - (v - lo) / (hi - lo) * 512.
+#include "test_errors.hpp"
+
 #include <wrapq/report.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -20,25 +22,10 @@
 
 using namespace wrapq;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+
 namespace {
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-/// Runs `function` and returns the message of the `Error` it throws. Records
-/// a test failure when it throws nothing or another exception type.
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
 
 std::size_t count(const std::string& text, std::string_view part) {
     std::size_t n = 0;

@@ -5,6 +5,8 @@
 // Every expected id is derived by hand from the vocabulary and merge ranks
 // below; tests/tokenizer_parity checks the real Gemma 3 file against the
 // JavaScript tokenizer.
+#include "test_errors.hpp"
+
 #include <wrapq/text/tokenizer.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -22,29 +24,14 @@
 using namespace wrapq;
 using namespace wrapq::text;
 
+using wrapq_test::error_message;
+using wrapq_test::has;
+
 namespace {
 
 namespace fs = std::filesystem;
 
 using ids = std::vector<std::int32_t>;
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
-
-/// Runs `function` and returns the message of the `Error` it throws. Records
-/// a test failure when it throws nothing or another exception type.
-template <class Error, class Function>
-std::string error_message(Function&& function) {
-    try {
-        function();
-    } catch (const Error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR("expected " << typeid(Error).name() << ", caught " << typeid(e).name() << ": " << e.what());
-        return {};
-    }
-    BOOST_ERROR("expected " << typeid(Error).name() << ", but nothing was thrown");
-    return {};
-}
 
 // The test vocabulary:
 //   0 <pad>   1 <eos>   2 <bos>   3 <unk>   4 <start_of_turn>   5 "\n"
