@@ -145,16 +145,16 @@ public:
         return pass<quantized_recorder>(*this);
     }
 
-    /// Every site in the order the first forward reached it.
+    /// Returns every site in the order the first forward reached it.
     std::vector<site_error> sites() const {
         std::vector<site_error> out;
         for (const std::string& name : order_) out.push_back({name, name, errors_.at(name)});
         return out;
     }
 
-    /// One entry per module path that contains a site: the error of its
-    /// output, taken at the last site its forward reaches (where a
-    /// block quantizes what it returns). Modules are listed in the order
+    /// Returns one entry per module path that contains a site: the error of
+    /// its output, taken at the last site its forward reaches, because that
+    /// is where a block quantizes what it returns. Modules are listed in the order
     /// their output sites are reached. The root path "" is left out.
     ///
     /// Example: sites "layers.0.mlp.act_in" then "layers.0.mlp.act_out" give

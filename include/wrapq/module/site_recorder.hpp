@@ -39,8 +39,8 @@ public:
 
 namespace detail {
 
-/// The recorder of the current thread. Thread-local, so a recorder sees
-/// only the forwards its own thread runs.
+/// The recorder of the current thread. It is thread-local, so a recorder
+/// receives only the sites of forwards that its own thread runs.
 /// NOTE: sites reached on worker threads would bypass it; every site runs
 /// on the calling thread today.
 inline thread_local site_recorder* active_site_recorder = nullptr;
