@@ -25,6 +25,7 @@ run_step("install wrapq" "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "$
 foreach(installed IN ITEMS
         share/cmake/wrapq/wrapqConfig.cmake
         share/cmake/wrapq/wrapqConfigVersion.cmake
+        share/cmake/wrapq/wrapqImageTargets.cmake
         share/cmake/wrapq/WrapqCircleModel.cmake
         share/cmake/wrapq/WrapqCircleModelSource.cmake
         include/wrapq.hpp)
@@ -47,3 +48,4 @@ run_step("configure consumer" "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${WORK_D
 run_step("build consumer" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
 run_step("run consumer" "${WORK_DIR}/build/wrapq_consumer")
 run_step("run consumer_model" "${WORK_DIR}/build/wrapq_consumer_model")
+run_step("run consumer_image" "${WORK_DIR}/build/wrapq_consumer_image")
