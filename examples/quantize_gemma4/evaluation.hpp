@@ -1,6 +1,7 @@
 // examples/quantize_gemma4/evaluation.hpp: float versus quantized on held-out samples.
 #pragma once
 
+#include "image_inputs.hpp"
 #include "interrupt.hpp"
 #include "progress.hpp"
 
@@ -26,6 +27,8 @@ struct evaluation {
     std::vector<float> quantized_points;
     std::size_t samples = 0;
     std::size_t tokens = 0;
+    std::size_t image_samples = 0;      ///< Held-out image-text pairs; their errors join `sites`.
+    wrapq::running_error image_logits;  ///< Logits error on the image-text pairs alone.
 };
 
 /// Converts one sample to the (1, S) id tensor the models take.
@@ -41,9 +44,15 @@ inline wrapq::nn::token_ids to_token_ids(const std::vector<std::int32_t>& sample
 ///
 /// Logit pairs for the plot are taken with a fixed stride chosen so that
 /// about `max_points` pairs are kept over all samples.
+///
+/// Image-text pairs (`images`, models with vision only) then run the same
+/// way: their site and module errors join the text samples', so the vision
+/// tower's modules appear in the report, and their logits error is kept
+/// apart. They do not count toward perplexity, whose targets would include
+/// the image placeholders.
 template <class LM>
 evaluation evaluate(LM& lm, const std::vector<std::vector<std::int32_t>>& samples, std::size_t vocab_size,
-                    std::size_t max_points, bool show_progress) {
+                    std::size_t max_points, bool show_progress, const std::vector<image_sample>* images = nullptr) {
     evaluation out;
     std::size_t total_logits = 0;
     for (const auto& s : samples) total_logits += s.size() * vocab_size;
@@ -83,6 +92,28 @@ evaluation evaluate(LM& lm, const std::vector<std::vector<std::int32_t>>& sample
         ++out.samples;
         out.tokens += sample.size();
         bar.advance(sample.size());
+    }
+
+    if constexpr (requires { lm.forward(wrapq::nn::token_ids{}, std::vector<wrapq::gemma4::vision_input>{}); }) {
+        if (images == nullptr) return out;
+        for (const image_sample& sample : *images) {
+            check_interrupt();
+            const wrapq::nn::token_ids ids = to_token_ids(sample.ids);
+            switches.set_all(false);
+            wrapq::tensor float_logits;
+            {
+                auto pass = out.sites.float_pass();
+                float_logits = lm.forward(ids, {sample.image});
+            }
+            switches.set_all(true);
+            wrapq::tensor quantized_logits;
+            {
+                auto pass = out.sites.quantized_pass();
+                quantized_logits = lm.forward(ids, {sample.image});
+            }
+            out.image_logits.add(float_logits, quantized_logits);
+            ++out.image_samples;
+        }
     }
     return out;
 }

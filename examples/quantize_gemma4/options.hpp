@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace quantize_gemma4 {
@@ -22,10 +23,11 @@ struct graph_selection {
     bool layers = true;      ///< decoder_layer_<i>_<mode>.circle, one per layer.
     bool embedding = true;   ///< token_embedding_<mode>.circle: ids -> embeddings and per-layer inputs.
     bool model = true;       ///< text_model_<mode>.circle: ids -> logits, the whole text model.
+    bool vision = true;      ///< vision_prefill.circle: pixels -> soft tokens (models with vision, prefill only).
     bool prefill = true;
     bool decode = true;
 
-    bool any() const { return (head || layers || embedding || model) && (prefill || decode); }
+    bool any() const { return (head || layers || embedding || model || vision) && (prefill || decode); }
 };
 
 /// Everything the command line sets.
@@ -36,6 +38,9 @@ struct settings {
     std::vector<fs::path> calibration_ids;
     std::vector<fs::path> eval_text;
     std::vector<fs::path> eval_ids;
+    std::vector<fs::path> calibration_images;  ///< Image-text pair lists (see image_inputs.hpp).
+    std::vector<fs::path> eval_images;
+    std::optional<std::pair<long, long>> vision_grid;  ///< Rows x columns of the vision graph's patch grid.
     std::optional<fs::path> quant_config;
     std::string recipe = "shipped";
     fs::path out;
@@ -80,6 +85,9 @@ inline void print_help(std::string_view program, std::string_view config_name, s
               << max_positions
               << " (default 32)\n"
                  "  --chat-template          wrap each paragraph of the text in Gemma's chat template (one user turn)\n"
+                 "  --calibration-images FILE  image-text pairs, one 'IMAGE<TAB>TEXT' per line (PNG, JPEG or .npy;\n"
+                 "                           paths relative to FILE); models with a vision tower only; may be repeated\n"
+                 "  --eval-images FILE       held-out image-text pairs for the report, in the same format\n"
                  "\nQuantization:\n"
                  "  --recipe NAME            'shipped' (default): TICO's shipped Gemma 4 recipe, int16 activations,\n"
                  "                           uint4 projections, uint8 embeddings and lm_head, int16 norms;\n"
@@ -88,7 +96,10 @@ inline void print_help(std::string_view program, std::string_view config_name, s
                  "\nOutput:\n"
                  "  --out DIR                output directory, created when missing (default "
                  "quantize-gemma4-<config>)\n"
-                 "  --graphs LIST            comma-separated: head, layers, embedding, model, all or none (default all)\n"
+                 "  --graphs LIST            comma-separated: head, layers, embedding, model, vision, all or none\n"
+                 "                           (default all)\n"
+                 "  --vision-grid RxC        patch grid of the static vision graph, rows x columns (default: the\n"
+                 "                           largest square grid the tower holds; E2B 36x66, 264 soft tokens)\n"
                  "  --modes LIST             comma-separated: prefill, decode (default both)\n"
                  "  --max-seq N              static sequence capacity of the graphs, 2 to "
               << max_positions
@@ -123,9 +134,11 @@ inline std::vector<std::string> parse_list(const examples::command_line& cli, st
 }
 
 inline graph_selection parse_graphs(const examples::command_line& cli, std::string_view text, graph_selection s) {
-    s.head = s.layers = s.embedding = s.model = false;
-    for (const std::string& g : parse_list(cli, "--graphs", text, {"head", "layers", "embedding", "model", "all", "none"})) {
-        if (g == "all") s.head = s.layers = s.embedding = s.model = true;
+    s.head = s.layers = s.embedding = s.model = s.vision = false;
+    for (const std::string& g :
+         parse_list(cli, "--graphs", text, {"head", "layers", "embedding", "model", "vision", "all", "none"})) {
+        if (g == "all") s.head = s.layers = s.embedding = s.model = s.vision = true;
+        if (g == "vision") s.vision = true;
         if (g == "head") s.head = true;
         if (g == "layers") s.layers = true;
         if (g == "embedding") s.embedding = true;
@@ -141,6 +154,17 @@ inline graph_selection parse_modes(const examples::command_line& cli, std::strin
         if (m == "decode") s.decode = true;
     }
     return s;
+}
+
+/// Parses "ROWSxCOLUMNS", each 1 to 100000.
+inline std::pair<long, long> parse_grid(const examples::command_line& cli, const std::string& text) {
+    const std::size_t x = text.find('x');
+    if (x == std::string::npos || x == 0 || x + 1 == text.size()) {
+        cli.fail("--vision-grid got '" + text + "'; expected ROWSxCOLUMNS, for example 36x66");
+    }
+    const std::string rows = text.substr(0, x), columns = text.substr(x + 1);
+    return {cli.integer("--vision-grid rows", rows.c_str(), 1, 100000),
+            cli.integer("--vision-grid columns", columns.c_str(), 1, 100000)};
 }
 
 /// Parses argv. Usage mistakes print the usage line and exit with status 2.
@@ -166,7 +190,7 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         static constexpr std::string_view valued[] = {
             "--checkpoint", "--tokenizer", "--calibration-text", "--calibration-ids", "--eval-text", "--eval-ids",
             "--quant-config", "--recipe", "--out", "--samples", "--eval-samples", "--seq-len", "--max-seq", "--graphs",
-            "--modes", "--seed"};
+            "--modes", "--seed", "--calibration-images", "--eval-images", "--vision-grid"};
         bool known = false;
         for (const std::string_view v : valued) known = known || v == arg;
         if (!known) cli.fail("unknown option '" + arg + "'");
@@ -181,6 +205,9 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         else if (arg == "--calibration-ids") s.calibration_ids.emplace_back(value);
         else if (arg == "--eval-text") s.eval_text.emplace_back(value);
         else if (arg == "--eval-ids") s.eval_ids.emplace_back(value);
+        else if (arg == "--calibration-images") s.calibration_images.emplace_back(value);
+        else if (arg == "--eval-images") s.eval_images.emplace_back(value);
+        else if (arg == "--vision-grid") s.vision_grid = parse_grid(cli, value);
         else if (arg == "--quant-config") s.quant_config = value;
         else if (arg == "--out") s.out = value;
         else if (arg == "--samples") s.samples = cli.integer(arg, value.c_str(), 1, 100000);

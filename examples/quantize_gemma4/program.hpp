@@ -4,6 +4,7 @@
 #include "../command_line.hpp"
 #include "builtin_inputs.hpp"
 #include "evaluation.hpp"
+#include "image_inputs.hpp"
 #include "interrupt.hpp"
 #include "options.hpp"
 #include "progress.hpp"
@@ -27,6 +28,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <type_traits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -36,6 +38,12 @@
 namespace quantize_gemma4 {
 
 using sample_list = std::vector<std::vector<std::int32_t>>;
+
+/// The model the program quantizes: Gemma4ForConditionalGeneration for a
+/// configuration with a vision tower, Gemma4ForCausalLM for text only.
+template <auto C>
+using model_type = std::conditional_t<wrapq::gemma4::has_vision<C>, wrapq::gemma4::for_conditional_generation<C>,
+                                      wrapq::gemma4::for_causal_lm<C>>;
 
 /// Reads a whole text file. Throws wrapq::io_error naming the file and the
 /// option it came from when it cannot be read.
@@ -174,9 +182,10 @@ inline tokenizer_choice choose_tokenizer(const settings& s) {
 }
 
 /// Loads the checkpoint into `lm`, or fills it with random weights.
-/// Returns the description for the report.
+/// Returns the description for the report. Audio tensors in the checkpoint
+/// are counted in a note, because the audio tower is not part of the model.
 template <auto C>
-std::string load_weights(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s) {
+std::string load_weights(model_type<C>& lm, const settings& s) {
     if (!s.checkpoint) {
         wrapq::gemma4::fill_random_weights(lm, s.seed);
         lm.tie_lm_head();
@@ -202,7 +211,16 @@ std::string load_weights(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s)
     }
 
     const auto checkpoint = wrapq::io::safetensors_checkpoint::open(path);
-    wrapq::gemma4::load_checkpoint(lm, checkpoint);
+    const wrapq::io::bind_report report = wrapq::gemma4::load_checkpoint(lm, checkpoint);
+    if constexpr (wrapq::gemma4::has_vision<C>) {
+        std::size_t audio = 0;
+        for (const std::string& name : report.ignored) audio += wrapq::gemma4::is_audio_tensor(name) ? 1 : 0;
+        if (audio > 0) {
+            std::cerr << "note: the checkpoint's audio tower (" << audio
+                      << " tensors) is not loaded, quantized or exported: the reference keeps it in float outside "
+                         "the quantized model, and audio input is not supported\n";
+        }
+    }
     return path.string();
 }
 
@@ -210,7 +228,8 @@ std::string load_weights(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s)
 inline wrapq::ptq_config quantization_config(const settings& s) {
     using namespace wrapq;
     ptq_config config = s.recipe == "shipped"
-                            ? gemma4::e2b_ptq_config({.linear = uint4, .lm_head = uint8, .embedding = uint8, .norm = int16})
+                            ? gemma4::e2b_ptq_config({.linear = uint4, .lm_head = uint8, .embedding = uint8, .norm = int16,
+                                                      .vision_patch_embed = uint8})
                             : gemma4::e2b_ptq_config({.embedding = int16});
     if (s.recipe == "int16") {
         // int16 tables must be symmetric to be exported (a Circle int16 zero point must be 0).
@@ -256,9 +275,13 @@ inline std::vector<std::string> foreign_graphs(const fs::path& dir, const std::v
 }
 
 /// Writes the selected graphs of `lm` into `dir` and returns their file names.
+/// The vision graph needs calibrated vision sites, so it is written only
+/// when calibration had images (`vision_calibrated`).
 template <auto C>
-std::vector<std::string> write_graphs(wrapq::gemma4::for_causal_lm<C>& lm, const settings& s, const fs::path& dir) {
+std::vector<std::string> write_graphs(model_type<C>& lm, const settings& s, const fs::path& dir, bool vision_calibrated) {
     namespace gemma4 = wrapq::gemma4;
+    constexpr auto T = gemma4::text_part<C>();
+    auto& text = gemma4::exporting::text_of(lm);
     std::vector<std::string> names;
     const std::size_t max_seq = static_cast<std::size_t>(s.max_seq.value_or(s.seq_len));
     const gemma4::export_options options{.max_seq = max_seq, .stream_weights = true, .sample_seed = s.seed};
@@ -273,13 +296,20 @@ std::vector<std::string> write_graphs(wrapq::gemma4::for_causal_lm<C>& lm, const
     for (const auto mode : {gemma4::export_mode::prefill, gemma4::export_mode::decode}) {
         if (mode == gemma4::export_mode::prefill ? !s.graphs.prefill : !s.graphs.decode) continue;
         const std::string suffix = "_" + std::string(gemma4::to_string(mode));
-        if (s.graphs.embedding) write("token_embedding" + suffix, [&] { return gemma4::embedding_graph(lm.model, mode, options); });
+        if constexpr (gemma4::has_vision<C>) {
+            if (s.graphs.vision && mode == gemma4::export_mode::prefill && vision_calibrated) {
+                const auto [rows, columns] = vision_grid<C.vision>(s);
+                const auto positions = gemma4::exporting::profile_positions(rows, columns, C.vision.max_patches());
+                write("vision_prefill", [&] { return gemma4::vision_graph(lm, positions, options); });
+            }
+        }
+        if (s.graphs.embedding) write("token_embedding" + suffix, [&] { return gemma4::embedding_graph(text, mode, options); });
         if (s.graphs.layers) {
             [&]<std::size_t... I>(std::index_sequence<I...>) {
                 (write("decoder_layer_" + std::to_string(I) + suffix,
-                       [&] { return gemma4::layer_graph<I>(lm.model, mode, options); }),
+                       [&] { return gemma4::layer_graph<I>(text, mode, options); }),
                  ...);
-            }(std::make_index_sequence<decltype(C)::num_layers>{});
+            }(std::make_index_sequence<decltype(T)::num_layers>{});
         }
         if (s.graphs.head) write("lm_head" + suffix, [&] { return gemma4::head_graph(lm, mode, options); });
         if (s.graphs.model) write("text_model" + suffix, [&] { return gemma4::text_graph(lm, mode, options); });
@@ -292,7 +322,8 @@ template <auto C>
 int run(int argc, char** argv, std::string_view program, std::string_view config_name) {
     const std::string usage = usage_line(program);
     const examples::command_line cli{program, usage};
-    const settings s = parse_arguments(argc, argv, cli, config_name, C.max_position_embeddings);
+    constexpr auto T = wrapq::gemma4::text_part<C>();
+    const settings s = parse_arguments(argc, argv, cli, config_name, T.max_position_embeddings);
     install_interrupt_handlers();
 
     try {
@@ -317,16 +348,40 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         // The config is read before the weights, so a typo in it costs no loading time.
         const wrapq::ptq_config config = quantization_config(s);
 
-        auto lm = std::make_unique<wrapq::gemma4::for_causal_lm<C>>();
-        run.checkpoint = load_weights(*lm, s);
+        if constexpr (wrapq::gemma4::has_vision<C>) {
+            const auto [rows, columns] = vision_grid<C.vision>(s);
+            check_grid<C.vision>(rows, columns);  // before any work, so a bad grid costs no calibration
+        } else {
+            if (!s.calibration_images.empty() || !s.eval_images.empty() || s.vision_grid) {
+                throw wrapq::invalid_argument(std::string(program) + " is compiled for the text-only shape " +
+                                              std::string(config_name) +
+                                              ", which has no vision tower; use a program built for a shape with "
+                                              "vision (quantize_gemma4_tiny_full_vocab_vision, for example)");
+            }
+        }
+        auto lm = std::make_unique<model_type<C>>();
+        run.checkpoint = load_weights<C>(*lm, s);
 
         const tokenizer_choice tok = choose_tokenizer(s);
         run.tokenizer = tok.description;
         const sample_set calibration =
             collect_samples("calibration", s.calibration_text, s.calibration_ids, builtin_calibration_text, tok,
-                            C.vocab_size, s, static_cast<std::size_t>(s.samples));
+                            T.vocab_size, s, static_cast<std::size_t>(s.samples));
         const sample_set held_out = collect_samples("evaluation", s.eval_text, s.eval_ids, builtin_eval_text, tok,
-                                                    C.vocab_size, s, static_cast<std::size_t>(s.eval_samples));
+                                                    T.vocab_size, s, static_cast<std::size_t>(s.eval_samples));
+        std::vector<image_sample> calibration_images, eval_images;
+        if constexpr (wrapq::gemma4::has_vision<C>) {
+            const wrapq::text::bpe_tokenizer* text_tokenizer = tok.tokenizer ? &*tok.tokenizer : nullptr;
+            calibration_images = collect_image_samples<C.vision>(s.calibration_images, "--calibration-images",
+                                                                 text_tokenizer, C.tokens, T.vocab_size, s);
+            eval_images = collect_image_samples<C.vision>(s.eval_images, "--eval-images", text_tokenizer, C.tokens,
+                                                          T.vocab_size, s);
+            if (calibration_images.empty() && s.graphs.vision && !s.quiet) {
+                std::cerr << "note: no --calibration-images, so the vision tower's activations are not calibrated: "
+                             "they stay in float and the vision graph is not written\n";
+            }
+        }
+        run.calibration_images = calibration_images.size();
         std::size_t scored = 0;
         for (const auto& sample : held_out.samples) scored += sample.size() > 1 ? sample.size() - 1 : 0;
         if (scored == 0) {
@@ -352,12 +407,21 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                 bar.advance(sample.size());
             }
         }
-        // Token-id input never feeds inputs_embeds, so that site stays in float.
+        if constexpr (wrapq::gemma4::has_vision<C>) {
+            progress_bar bar("images     ", calibration_images.size(), !s.quiet);
+            for (const image_sample& sample : calibration_images) {
+                check_interrupt();
+                lm->forward(to_token_ids(sample.ids), {sample.image});
+                bar.advance(sample.ids.size());
+            }
+        }
+        // Sites that calibration does not reach stay in float: inputs_embeds
+        // of a text-only model, and the vision tower without images.
         wrapq::convert(*lm, {.skip_uncalibrated = true});
 
-        const evaluation eval = evaluate(*lm, held_out.samples, C.vocab_size, 20000, !s.quiet);
+        const evaluation eval = evaluate(*lm, held_out.samples, T.vocab_size, 20000, !s.quiet, &eval_images);
 
-        run.graphs = write_graphs(*lm, s, staging.path());
+        run.graphs = write_graphs<C>(*lm, s, staging.path(), !calibration_images.empty());
         if (s.write_report) {
             check_interrupt();
             std::ostringstream json;

@@ -28,6 +28,7 @@ struct run_description {
     std::vector<std::string> eval_sources;
     std::size_t calibration_samples = 0;
     std::size_t calibration_tokens = 0;
+    std::size_t calibration_images = 0;  ///< Image-text pairs calibrated after the text samples.
     std::size_t seq_len = 0;
     bool chat_template = false;
     std::vector<std::string> graphs;  ///< File names of the Circle graphs.
@@ -84,14 +85,17 @@ inline void write_report(std::ostream& os, const run_description& run, const eva
     os << "  \"recipe\": " << json_string(run.recipe) << ",\n";
     os << "  \"quant_config\": " << (run.quant_config.empty() ? "null" : json_string(run.quant_config)) << ",\n";
     os << "  \"calibration\": {\"samples\": " << run.calibration_samples << ", \"tokens\": " << run.calibration_tokens
-       << ", \"seq_len\": " << run.seq_len << ", \"chat_template\": " << (run.chat_template ? "true" : "false")
+       << ", \"image_pairs\": " << run.calibration_images << ", \"seq_len\": " << run.seq_len
+       << ", \"chat_template\": " << (run.chat_template ? "true" : "false")
        << ", \"sources\": " << json_strings(run.calibration_sources) << "},\n";
     os << "  \"evaluation\": {\"samples\": " << eval.samples << ", \"tokens\": " << eval.tokens
        << ", \"sources\": " << json_strings(run.eval_sources) << ",\n";
     os << "    \"perplexity\": {\"float\": " << json_double(perplexity_of(eval.float_nll))
        << ", \"quantized\": " << json_double(perplexity_of(eval.quantized_nll))
        << ", \"scored_tokens\": " << eval.float_nll.tokens << "},\n";
-    os << "    \"logits\": {" << json_error(eval.logits) << "}},\n";
+    os << "    \"logits\": {" << json_error(eval.logits) << "},\n";
+    os << "    \"image_pairs\": {\"samples\": " << eval.image_samples << ", \"logits\": {" << json_error(eval.image_logits)
+       << "}}},\n";
     os << "  \"graphs\": " << json_strings(run.graphs) << ",\n";
     os << "  \"modules\": ";
     write_site_errors(os, eval.sites.module_outputs(), "output_site");
@@ -106,8 +110,19 @@ inline void write_report(std::ostream& os, const run_description& run, const eva
 }
 
 /// True for the modules the terminal summary lists: the embedding, each
-/// decoder layer, the final norm and the LM head, not their inner blocks.
-inline bool is_summary_module(const std::string& name) {
+/// decoder layer, the final norm and the LM head, not their inner blocks;
+/// with vision also the tower's parts, each encoder layer and the embedder.
+inline bool is_summary_module(std::string name) {
+    const std::string text_prefix = "model.language_model.";
+    const std::string vision_prefix = "model.vision_tower.";
+    if (name.rfind(vision_prefix, 0) == 0) {
+        const std::string rest = name.substr(vision_prefix.size());
+        if (rest.rfind("encoder.layers.", 0) == 0) return std::count(rest.begin(), rest.end(), '.') == 2;
+        return rest == "patch_embedder" || rest == "pooler";
+    }
+    if (name == "model.vision_tower" || name == "model.embed_vision") return true;
+    if (name.rfind(text_prefix, 0) == 0) name = "model." + name.substr(text_prefix.size());
+    else if (name == "model.language_model") return false;
     const std::size_t dots = static_cast<std::size_t>(std::count(name.begin(), name.end(), '.'));
     if (name.rfind("model.layers.", 0) == 0) return dots == 2;
     return name != "model" && name != "model.layers" && dots <= 1;
@@ -116,8 +131,11 @@ inline bool is_summary_module(const std::string& name) {
 /// Prints the short summary table to `os`.
 inline void print_summary(std::ostream& os, const run_description& run, const evaluation& eval) {
     char line[256];
-    os << "\ncalibration: " << run.calibration_samples << " samples, " << run.calibration_tokens << " tokens\n";
-    os << "held-out:    " << eval.samples << " samples, " << eval.tokens << " tokens\n";
+    os << "\ncalibration: " << run.calibration_samples << " samples, " << run.calibration_tokens << " tokens";
+    if (run.calibration_images > 0) os << ", " << run.calibration_images << " image-text pairs";
+    os << "\nheld-out:    " << eval.samples << " samples, " << eval.tokens << " tokens";
+    if (eval.image_samples > 0) os << ", " << eval.image_samples << " image-text pairs";
+    os << "\n";
     const double pf = perplexity_of(eval.float_nll);
     const double pq = perplexity_of(eval.quantized_nll);
     std::snprintf(line, sizeof line, "perplexity:  float %.4g, quantized %.4g (%+.2f%%)\n", pf, pq, 100.0 * (pq - pf) / pf);
@@ -133,6 +151,7 @@ inline void print_summary(std::ostream& os, const run_description& run, const ev
         if (is_summary_module(m.name)) row(m.name, m.error);
     }
     row("logits", eval.logits);
+    if (eval.image_samples > 0) row("logits (image-text pairs)", eval.image_logits);
 }
 
 }  // namespace quantize_gemma4

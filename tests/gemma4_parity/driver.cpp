@@ -19,6 +19,8 @@
 #include <wrapq/io/safetensors_source.hpp>
 #include <wrapq/models/gemma4/checkpoint.hpp>
 
+#include "describe_config.hpp"
+
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
@@ -37,35 +39,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace wrapq;
-
-template <std::size_t L>
-void describe(const gemma4::text_config<L>& c) {
-    std::ostringstream types;
-    for (std::size_t i = 0; i < L; ++i) types << (i ? ", " : "") << '"' << gemma4::to_string(c.layers[i].kind) << '"';
-    std::size_t head_dim = 0, global_head_dim = 0, kv_heads = 0, global_kv_heads = 0;
-    for (const auto& s : c.layers) {
-        if (s.kind == gemma4::attention_kind::sliding) {
-            head_dim = s.head_dim;
-            kv_heads = s.kv_heads;
-        } else {
-            global_head_dim = s.head_dim;
-            global_kv_heads = s.kv_heads;
-        }
-    }
-    if (head_dim == 0) head_dim = global_head_dim;
-    if (kv_heads == 0) kv_heads = global_kv_heads;
-    std::cout << "{\"vocab_size\": " << c.vocab_size << ", \"hidden_size\": " << c.dims.hidden_size
-              << ", \"num_hidden_layers\": " << L << ", \"num_attention_heads\": " << c.dims.num_heads
-              << ", \"num_key_value_heads\": " << kv_heads << ", \"num_global_key_value_heads\": " << global_kv_heads
-              << ", \"head_dim\": " << head_dim << ", \"global_head_dim\": " << global_head_dim
-              << ", \"sliding_window\": " << c.dims.sliding_window << ", \"hidden_size_per_layer_input\": " << c.dims.ple_dim
-              << ", \"num_kv_shared_layers\": " << c.num_kv_shared_layers
-              << ", \"intermediate_sizes\": [";
-    for (std::size_t i = 0; i < L; ++i) std::cout << (i ? ", " : "") << c.layers[i].intermediate_size;
-    std::cout << "], \"attention_k_eq_v\": " << (c.dims.k_eq_v ? "true" : "false")
-              << ", \"final_logit_softcapping\": " << c.final_logit_softcapping << ", \"rms_norm_eps\": " << c.dims.rms_norm_eps
-              << ", \"layer_types\": [" << types.str() << "]}\n";
-}
+using wrapq_test::describe;
 
 void write_f32(const fs::path& path, const tensor& t) {
     std::ofstream out(path, std::ios::binary);
@@ -117,7 +91,8 @@ template <auto C>
 int dispatch(int argc, char** argv) {
     const std::string command = argv[1];
     if (command == "describe") {
-        describe(C);
+        describe(std::cout, C);
+        std::cout << "\n";
         return 0;
     }
     if (argc != 8) throw std::invalid_argument("run needs CONFIG LAYOUT CHECKPOINT IDS LOGITS_TO_KEEP OUT_DIR");

@@ -1,9 +1,9 @@
-"""Deterministic Gemma 4 text checkpoints and tiny configs for testing.
+"""Deterministic Gemma 4 checkpoints and tiny configs for testing.
 
-The generator writes a safetensors file in the Gemma 4 text layout with
+The generator writes a safetensors file in the Gemma 4 layout with
 pseudo-random weights from numpy's default Generator (PCG64) seeded by --seed.
 With the same NumPy version, the same config, seed and options give the same
-bytes. The weights are:
+bytes. The text weights are:
 
 - linear weights [out, in]: standard normal times 1/sqrt(in);
 - embed_tokens [V, D]: standard normal times 1/sqrt(D), and the PLE table
@@ -12,17 +12,48 @@ bytes. The weights are:
 - RMSNorm weights: uniform in [0.5, 1.5);
 - layer_scalar: uniform in [0.8, 1.2).
 
-The tensor names and shapes are listed here independently of the loader in
-gemma4_reference.py, so a layout mistake in one of them makes the self-tests
-fail. Only config parsing is shared.
+The tensor names and shapes are listed here independently of the loaders in
+gemma4_reference.py and gemma4_vision_reference.py, so a layout mistake in one
+of them makes the self-tests fail. Only config parsing is shared.
 
 The redundant k_proj, v_proj and k_norm of KV-shared layers, and an optional
 untied lm_head.weight, come from separate generators seeded with (seed, 1) and
 (seed, 2). Including or omitting them leaves every other tensor unchanged.
 
+A config with a "vision_config" (the tiny configs vision, vision-clipped and
+full-vocab-vision, or a top-level config.json) adds the vision tower under
+"model.vision_tower." and the image embedder
+"model.embed_vision.embedding_projection.weight" after the text tensors. They
+come from a generator seeded with (seed, 3), so the text tensors keep their
+values. Linear weights, including patch_embedder.input_proj, and norm weights
+are drawn as above. The position_embedding_table is standard normal times 0.5,
+std_bias is uniform in [-0.5, 0.5) and std_scale uniform in [0.5, 1.5). With
+use_clipped_linears each projection gets the four scalar clip bounds of
+VISION_CLIP_BOUNDS, the same in every layer:
+
+    projection       input_min  input_max  output_min  output_max
+    self_attn.q_proj   -inf       +inf       -1.5        1.5
+    self_attn.k_proj   -1.5        1.5       -inf       +inf
+    self_attn.v_proj   -inf       +inf       -inf       +inf
+    self_attn.o_proj   -1.0        1.25      -0.75      +inf
+    mlp.gate_proj      -1.5        1.5       -inf        1.0
+    mlp.up_proj        -inf        1.5       -1.5        1.5
+    mlp.down_proj      -0.5        0.5       -inf       +inf
+
+On the inputs of gemma4_vision_parity.py every finite bound clips some
+values. The infinite bounds are stored as infinities in F32, BF16 and F16.
+
+--with-audio adds placeholder tensors from a generator seeded with (seed, 4):
+a few "model.audio_tower." tensors with Gemma 4's names but scaled-down
+shapes (audio hidden size 16, output size 24) and
+"model.embed_audio.embedding_projection.weight". No forward pass reads them,
+and config.json gets no audio_config. They let a loader's handling of audio
+tensors be tested.
+
 The checkpoint-dir command writes a whole Hugging Face checkpoint directory
 for Gemma4ForConditionalGeneration: config.json with the text settings under
-"text_config", and the weights of `generate` with the same seed, either as
+"text_config" (and, for a vision config, "vision_config" plus the top-level
+token ids), and the weights of `generate` with the same seed, either as
 model.safetensors or as N shards model-0000i-of-0000N.safetensors plus
 model.safetensors.index.json. Tensors are split into shards in layout order by
 huggingface_hub's rule for a maximum shard size: a tensor that would push the
@@ -33,12 +64,18 @@ temporary name beside DIR and then renamed.
 
 Usage (with the Debian interpreter that has python3-torch and python3-numpy):
 
-    /usr/bin/python3 tests/python/gemma4_checkpoint.py config {text,kv-shared,k-eq-v,full-vocab} --out CONFIG.json
+    /usr/bin/python3 tests/python/gemma4_checkpoint.py config NAME --out CONFIG.json
     /usr/bin/python3 tests/python/gemma4_checkpoint.py generate --config CONFIG.json --seed 0 \\
         --out FILE.safetensors [--dtype F32|BF16|F16] [--prefix model.language_model.|model.] \\
-        [--omit-shared-kv] [--lm-head]
+        [--omit-shared-kv] [--lm-head] [--with-audio]
     /usr/bin/python3 tests/python/gemma4_checkpoint.py checkpoint-dir --config NAME_OR_CONFIG.json \\
-        --out DIR [--shards N] [--dtype F32|BF16|F16] [--seed S] [--omit-shared-kv] [--lm-head] [--overwrite]
+        --out DIR [--shards N] [--dtype F32|BF16|F16] [--seed S] [--omit-shared-kv] [--lm-head] \\
+        [--with-audio] [--overwrite]
+
+NAME is a tiny config: text, kv-shared, k-eq-v and full-vocab are text
+config sections; vision, vision-clipped and full-vocab-vision are top-level
+configs with a vision tower. Vision and audio tensors need the prefix
+"model.language_model." (Gemma4ForConditionalGeneration).
 
 Exit status: 0 on success, 2 on an invalid config, an impossible shard count
 or an unwritable output.
@@ -59,6 +96,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gemma4_reference as reference  # noqa: E402  (config parsing only)
+import gemma4_vision_reference as vision_reference  # noqa: E402  (config parsing only)
 
 PREFIXES = (reference.PREFIX_CONDITIONAL, reference.PREFIX_CAUSAL)
 DTYPES = ("F32", "BF16", "F16")
@@ -67,6 +105,8 @@ KIND_LINEAR = "linear"
 KIND_EMBEDDING = "embedding"
 KIND_NORM = "norm"
 KIND_SCALAR = "scalar"
+KIND_BIAS = "bias"
+KIND_FIXED = "fixed"  # not drawn: TensorSpec.value fills the tensor
 
 
 # ---------------------------------------------------------------------------
@@ -181,11 +221,74 @@ def tiny_full_vocab_config() -> dict:
     return config
 
 
+def _tiny_vision_section(use_clipped_linears: bool, standardize: bool) -> dict:
+    """Return the vision_config of Samsung TICO's Gemma 4 vision tests, with 2 layers."""
+    return {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "patch_size": 4,
+        "pooling_kernel_size": 2,
+        "position_embedding_size": 8,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 100.0},
+        "use_clipped_linears": use_clipped_linears,
+        "standardize": standardize,
+        "rms_norm_eps": 1e-6,
+        "hidden_activation": "gelu_pytorch_tanh",
+    }
+
+
+def _multimodal_config(text: dict, vision: dict, token_ids: dict) -> dict:
+    return {"text_config": text, "vision_config": vision, **token_ids}
+
+
+# Placeholder and marker ids of the tiny configs and of Gemma 4. The tiny
+# image, video and audio ids 10, 11 and 12 are those of TICO's tests, and boi
+# and eoi take the two ids below them.
+TINY_TOKEN_IDS = {
+    "image_token_id": 10,
+    "boi_token_id": 8,
+    "eoi_token_id": 9,
+    "video_token_id": 11,
+    "audio_token_id": 12,
+}
+GEMMA4_TOKEN_IDS = {
+    "image_token_id": 258880,
+    "boi_token_id": 255999,
+    "eoi_token_id": 258882,
+    "video_token_id": 258884,
+    "audio_token_id": 258881,
+}
+
+
+def tiny_vision_config() -> dict:
+    """Return a top-level config: the "text" text model and a 2-layer vision tower with standardize and no clipping."""
+    return _multimodal_config(tiny_text_config(), _tiny_vision_section(False, True), TINY_TOKEN_IDS)
+
+
+def tiny_vision_clipped_config() -> dict:
+    """Return the "vision" config with clipped linears and without standardize, as on E2B and E4B."""
+    return _multimodal_config(tiny_text_config(), _tiny_vision_section(True, False), TINY_TOKEN_IDS)
+
+
+def tiny_full_vocab_vision_config() -> dict:
+    """Return the "full-vocab" text model with the "vision-clipped" vision tower and Gemma 4's token ids."""
+    return _multimodal_config(tiny_full_vocab_config(), _tiny_vision_section(True, False), GEMMA4_TOKEN_IDS)
+
+
+# The first four return a text config section, the others a top-level config
+# with "text_config", "vision_config" and the token ids.
 TINY_CONFIGS = {
     "text": tiny_text_config,
     "kv-shared": tiny_kv_shared_config,
     "k-eq-v": tiny_k_eq_v_config,
     "full-vocab": tiny_full_vocab_config,
+    "vision": tiny_vision_config,
+    "vision-clipped": tiny_vision_clipped_config,
+    "full-vocab-vision": tiny_full_vocab_vision_config,
 }
 
 
@@ -196,13 +299,17 @@ TINY_CONFIGS = {
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One checkpoint tensor: name without prefix, shape, how its values are drawn, and whether the loader ignores it."""
+    """One checkpoint tensor: name, shape, how its values are drawn, and whether the loader ignores it.
+
+    Text tensor names have no prefix, and vision and audio tensor names are full.
+    """
 
     name: str
     shape: tuple
     kind: str
     scale_dim: int = 1  # values are divided by sqrt(scale_dim) for linear and embedding kinds
     redundant: bool = False
+    value: float = 0.0  # every element's value for KIND_FIXED
 
 
 def checkpoint_layout(config: reference.TextConfig) -> list:
@@ -259,16 +366,146 @@ def checkpoint_layout(config: reference.TextConfig) -> list:
     return specs
 
 
+INF = float("inf")
+CLIP_BOUND_NAMES = ("input_min", "input_max", "output_min", "output_max")
+
+# Clip bounds (input_min, input_max, output_min, output_max) of each clippable
+# vision projection, the same in every layer. Most inputs are RMS-normed (RMS
+# about 1), and most outputs have an RMS near 1, so a bound of 1.5 clips a
+# few percent of the values. The o_proj and down_proj inputs are smaller
+# (RMS about 0.8 and 0.4), so their bounds are tighter. On the parity inputs
+# every finite bound clips some values, and v_proj's infinite ones leave the
+# projection unclamped. All values are exact in BF16 and F16.
+VISION_CLIP_BOUNDS = {
+    "self_attn.q_proj": (-INF, INF, -1.5, 1.5),
+    "self_attn.k_proj": (-1.5, 1.5, -INF, INF),
+    "self_attn.v_proj": (-INF, INF, -INF, INF),
+    "self_attn.o_proj": (-1.0, 1.25, -0.75, INF),
+    "mlp.gate_proj": (-1.5, 1.5, -INF, 1.0),
+    "mlp.up_proj": (-INF, 1.5, -1.5, 1.5),
+    "mlp.down_proj": (-0.5, 0.5, -INF, INF),
+}
+
+
+def vision_checkpoint_layout(vision, text_hidden_size: int) -> list:
+    """List the vision tower and image embedder tensors in a fixed order, with full names.
+
+    vision is a gemma4_vision_reference.VisionConfig.
+    """
+    hidden = vision.hidden_size
+    head_dim = vision.head_dim
+    q_width = vision.num_attention_heads * head_dim
+    kv_width = vision.num_key_value_heads * head_dim
+    ff = vision.intermediate_size
+    tower = "model.vision_tower."
+    patch_dim = 3 * vision.patch_size * vision.patch_size
+
+    specs = [
+        TensorSpec(tower + "patch_embedder.input_proj.weight", (hidden, patch_dim), KIND_LINEAR, patch_dim),
+        # Standard normal times 0.5: the two position rows add an RMS of about
+        # 0.7, close to the 0.6 of the projected pixels.
+        TensorSpec(
+            tower + "patch_embedder.position_embedding_table",
+            (2, vision.position_embedding_size, hidden),
+            KIND_EMBEDDING,
+            4,
+        ),
+    ]
+    attention = [
+        ("self_attn.q_proj", (q_width, hidden), hidden),
+        ("self_attn.k_proj", (kv_width, hidden), hidden),
+        ("self_attn.v_proj", (kv_width, hidden), hidden),
+        ("self_attn.o_proj", (hidden, q_width), q_width),
+    ]
+    mlp = [
+        ("mlp.gate_proj", (ff, hidden), hidden),
+        ("mlp.up_proj", (ff, hidden), hidden),
+        ("mlp.down_proj", (hidden, ff), ff),
+    ]
+
+    def clippable(base: str, linears: list) -> list:
+        out = []
+        for name, shape, fan_in in linears:
+            out.append(TensorSpec(f"{base}{name}.linear.weight", shape, KIND_LINEAR, fan_in))
+            if vision.use_clipped_linears:
+                for bound, value in zip(CLIP_BOUND_NAMES, VISION_CLIP_BOUNDS[name]):
+                    out.append(TensorSpec(f"{base}{name}.{bound}", (), KIND_FIXED, value=value))
+        return out
+
+    for layer in range(vision.num_hidden_layers):
+        base = f"{tower}encoder.layers.{layer}."
+        specs.append(TensorSpec(base + "input_layernorm.weight", (hidden,), KIND_NORM))
+        specs += clippable(base, attention)
+        specs.append(TensorSpec(base + "self_attn.q_norm.weight", (head_dim,), KIND_NORM))
+        specs.append(TensorSpec(base + "self_attn.k_norm.weight", (head_dim,), KIND_NORM))
+        specs.append(TensorSpec(base + "post_attention_layernorm.weight", (hidden,), KIND_NORM))
+        specs.append(TensorSpec(base + "pre_feedforward_layernorm.weight", (hidden,), KIND_NORM))
+        specs += clippable(base, mlp)
+        specs.append(TensorSpec(base + "post_feedforward_layernorm.weight", (hidden,), KIND_NORM))
+
+    if vision.standardize:
+        specs.append(TensorSpec(tower + "std_bias", (hidden,), KIND_BIAS))
+        specs.append(TensorSpec(tower + "std_scale", (hidden,), KIND_NORM))
+    specs.append(
+        TensorSpec("model.embed_vision.embedding_projection.weight", (text_hidden_size, hidden), KIND_LINEAR, hidden)
+    )
+    return specs
+
+
+# Stand-ins for the audio tower (hidden 1024 and output 1536 on E2B, here 16
+# and 24). Only the names follow Gemma 4's checkpoints.
+AUDIO_HIDDEN = 16
+AUDIO_OUTPUT = 24
+
+
+def audio_placeholder_layout(text_hidden_size: int) -> list:
+    """List a few scaled-down audio tower tensors and the audio embedder, with full names.
+
+    They are placeholders for testing that a loader accepts and reports audio
+    tensors; no forward pass reads them.
+    """
+    tower = "model.audio_tower."
+    hidden = AUDIO_HIDDEN
+    layer = tower + "layers.0."
+    specs = [
+        TensorSpec(tower + "subsample_conv_projection.layer0.conv.weight", (8, 1, 3, 3), KIND_LINEAR, 9),
+        TensorSpec(tower + "subsample_conv_projection.layer0.norm.weight", (8,), KIND_NORM),
+        TensorSpec(tower + "subsample_conv_projection.layer1.conv.weight", (4, 8, 3, 3), KIND_LINEAR, 72),
+        TensorSpec(tower + "subsample_conv_projection.layer1.norm.weight", (4,), KIND_NORM),
+        TensorSpec(tower + "subsample_conv_projection.input_proj_linear.weight", (hidden, hidden), KIND_LINEAR, hidden),
+        TensorSpec(layer + "feed_forward1.pre_layer_norm.weight", (hidden,), KIND_NORM),
+        TensorSpec(layer + "feed_forward1.ffw_layer_1.linear.weight", (4 * hidden, hidden), KIND_LINEAR, hidden),
+    ]
+    for bound, value in zip(CLIP_BOUND_NAMES, (-INF, INF, -INF, INF)):
+        specs.append(TensorSpec(f"{layer}feed_forward1.ffw_layer_1.{bound}", (), KIND_FIXED, value=value))
+    specs += [
+        TensorSpec(layer + "self_attn.q_proj.linear.weight", (hidden, hidden), KIND_LINEAR, hidden),
+        TensorSpec(layer + "self_attn.per_dim_scale", (hidden // 4,), KIND_NORM),
+        TensorSpec(layer + "lconv1d.depthwise_conv1d.weight", (hidden, 1, 5), KIND_LINEAR, 5),
+        TensorSpec(layer + "norm_out.weight", (hidden,), KIND_NORM),
+        TensorSpec(tower + "output_proj.weight", (AUDIO_OUTPUT, hidden), KIND_LINEAR, hidden),
+        TensorSpec(tower + "output_proj.bias", (AUDIO_OUTPUT,), KIND_BIAS),
+        TensorSpec(
+            "model.embed_audio.embedding_projection.weight", (text_hidden_size, AUDIO_OUTPUT), KIND_LINEAR, AUDIO_OUTPUT
+        ),
+    ]
+    return specs
+
+
 # ---------------------------------------------------------------------------
 # Weights and encoding
 # ---------------------------------------------------------------------------
 
 
 def _draw(rng: np.random.Generator, spec: TensorSpec) -> np.ndarray:
+    if spec.kind == KIND_FIXED:
+        return np.full(spec.shape, spec.value, dtype=np.float32)
     if spec.kind == KIND_NORM:
         return rng.uniform(0.5, 1.5, size=spec.shape).astype(np.float32)
     if spec.kind == KIND_SCALAR:
         return rng.uniform(0.8, 1.2, size=spec.shape).astype(np.float32)
+    if spec.kind == KIND_BIAS:
+        return rng.uniform(-0.5, 0.5, size=spec.shape).astype(np.float32)
     values = rng.standard_normal(size=spec.shape, dtype=np.float32)
     return values * np.float32(1.0 / np.sqrt(spec.scale_dim))
 
@@ -299,10 +536,22 @@ def generate_weights(
     return weights
 
 
+def generate_extra_weights(specs: list, seed: int, stream: int) -> dict:
+    """Draw float32 weights for specs with full names from the generator seeded with (seed, stream).
+
+    The vision tower uses stream 3 and the audio placeholders stream 4, so
+    neither changes the text weights or each other.
+    """
+    rng = np.random.default_rng([seed, stream])
+    return {spec.name: _draw(rng, spec) for spec in specs}
+
+
 def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
     """Round float32 values to bfloat16 (nearest, ties to even) and return the 16-bit patterns.
 
-    NaN and infinity are not expected in generated weights and are not handled.
+    Infinities keep their sign and stay infinite, because their low 16 bits are
+    zero and the rounding bias never carries into the exponent. NaN is not
+    expected in generated weights and may turn into infinity.
     """
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
     round_bias = 0x7FFF + ((bits >> 16) & 1)
@@ -371,21 +620,37 @@ def encode_checkpoint(
     prefix: str = reference.PREFIX_CONDITIONAL,
     include_shared_kv: bool = True,
     include_lm_head: bool = False,
+    vision=None,
+    include_audio: bool = False,
 ) -> tuple:
     """Generate weights and encode them as safetensors tensors in layout order.
 
+    vision, a gemma4_vision_reference.VisionConfig, adds the vision tower and
+    image embedder after the text tensors, and include_audio then adds the
+    audio placeholders. Both need the prefix "model.language_model.".
     Returns (tensors, stored): tensors is a list of (full name, dtype, shape,
     bytes) for write_safetensors, and stored maps full tensor names to the
     float32 values that the bytes decode to (after rounding to dtype).
     """
     if prefix not in PREFIXES:
         raise ValueError(f"unsupported prefix {prefix!r}; expected one of {', '.join(PREFIXES)}")
-    weights = generate_weights(config, seed, include_shared_kv, include_lm_head)
+    if (vision is not None or include_audio) and prefix != reference.PREFIX_CONDITIONAL:
+        raise reference.ConfigError(
+            f"vision and audio tensors belong to Gemma4ForConditionalGeneration; use the prefix "
+            f"{reference.PREFIX_CONDITIONAL}, not {prefix}"
+        )
+    weights = {
+        (name if name == "lm_head.weight" else prefix + name): values
+        for name, values in generate_weights(config, seed, include_shared_kv, include_lm_head).items()
+    }
+    if vision is not None:
+        weights.update(generate_extra_weights(vision_checkpoint_layout(vision, config.hidden_size), seed, 3))
+    if include_audio:
+        weights.update(generate_extra_weights(audio_placeholder_layout(config.hidden_size), seed, 4))
 
     tensors = []
     stored = {}
-    for name, values in weights.items():
-        full_name = name if name == "lm_head.weight" else prefix + name
+    for full_name, values in weights.items():
         data, decoded = encode(values, dtype)
         tensors.append((full_name, dtype, values.shape, data))
         stored[full_name] = decoded
@@ -405,13 +670,18 @@ def write_checkpoint(
     prefix: str = reference.PREFIX_CONDITIONAL,
     include_shared_kv: bool = True,
     include_lm_head: bool = False,
+    vision=None,
+    include_audio: bool = False,
 ) -> dict:
     """Generate weights, write them to a safetensors file and return the stored values.
 
     The returned dict maps full tensor names to the float32 values that the
-    file decodes to (after rounding to dtype).
+    file decodes to (after rounding to dtype). vision and include_audio work
+    as in encode_checkpoint.
     """
-    tensors, stored = encode_checkpoint(config, seed, dtype, prefix, include_shared_kv, include_lm_head)
+    tensors, stored = encode_checkpoint(
+        config, seed, dtype, prefix, include_shared_kv, include_lm_head, vision, include_audio
+    )
     write_safetensors(path, tensors, shard_metadata(seed))
     return stored
 
@@ -489,18 +759,60 @@ def shard_file_name(index: int, count: int) -> str:
     return f"model-{index + 1:05d}-of-{count:05d}.safetensors"
 
 
-def conditional_generation_config(text_section: dict, dtype: str, tie_word_embeddings: bool) -> dict:
-    """Wrap a text config section in a Gemma4ForConditionalGeneration config.json without vision or audio towers."""
+def conditional_generation_config(
+    text_section: dict, dtype: str, tie_word_embeddings: bool, vision_section: dict | None = None, token_ids=None
+) -> dict:
+    """Wrap config sections in a Gemma4ForConditionalGeneration config.json.
+
+    Without vision_section the config has no vision or audio tower. token_ids
+    maps top-level keys such as image_token_id to ids.
+    """
     text = dict(text_section)
     text["model_type"] = "gemma4_text"
     text["tie_word_embeddings"] = tie_word_embeddings
-    return {
+    config = {
         "architectures": ["Gemma4ForConditionalGeneration"],
         "model_type": "gemma4",
         "dtype": TORCH_DTYPE_NAMES[dtype],
         "tie_word_embeddings": tie_word_embeddings,
         "text_config": text,
     }
+    if vision_section is not None:
+        config["vision_config"] = {**vision_section, "model_type": "gemma4_vision"}
+    config.update(token_ids or {})
+    return config
+
+
+@dataclass
+class ConfigSections:
+    """A config split into its text section, optional vision section and top-level token ids."""
+
+    text: dict
+    vision: dict | None
+    token_ids: dict
+
+    def parse_vision(self):
+        """Return the parsed VisionConfig, or None without a vision section.
+
+        With a vision section the whole config is checked, token ids included.
+        """
+        if self.vision is None:
+            return None
+        raw = {"text_config": self.text, "vision_config": self.vision, **self.token_ids}
+        return vision_reference.parse_multimodal_config(raw).vision
+
+
+def split_config(section: dict) -> ConfigSections:
+    """Split a text config section, or a top-level config with "text_config", into ConfigSections."""
+    if not isinstance(section, dict):
+        raise reference.ConfigError(f"config must be a JSON object, got {type(section).__name__}")
+    if "text_config" not in section:
+        return ConfigSections(section, None, {})
+    text = section["text_config"]
+    if not isinstance(text, dict):
+        raise reference.ConfigError("config key 'text_config' must be an object")
+    token_ids = {key: section[key] for key in vision_reference.TOKEN_ID_KEYS if key in section}
+    return ConfigSections(text, section.get("vision_config"), token_ids)
 
 
 def _populate_checkpoint_dir(directory: Path, config_json: dict, tensors: list, shards: int, seed: int) -> None:
@@ -525,7 +837,7 @@ def _populate_checkpoint_dir(directory: Path, config_json: dict, tensors: list, 
 
 
 def write_checkpoint_dir(
-    text_section: dict,
+    config_section: dict,
     out,
     seed: int,
     shards: int = 1,
@@ -533,23 +845,36 @@ def write_checkpoint_dir(
     include_shared_kv: bool = True,
     include_lm_head: bool = False,
     overwrite: bool = False,
+    include_audio: bool = False,
 ) -> dict:
     """Write a Gemma4ForConditionalGeneration checkpoint directory and return the stored values.
 
-    text_section is a text config dict (the tiny configs, or the text_config
-    section of a config.json). The directory is filled under a temporary name
+    config_section is a text config dict, or a top-level config with
+    "text_config" and optionally "vision_config" and the token ids (the tiny
+    configs, or a config.json). A vision_config adds the vision tensors, and
+    config.json then carries vision_config and the token ids.
+    include_audio adds the audio placeholders of audio_placeholder_layout but
+    no audio_config. The directory is filled under a temporary name
     beside out and renamed to out, so out never contains a partial checkpoint.
     An existing empty out is replaced. A non-empty one raises FileExistsError
     unless overwrite is true, in which case it is moved aside, replaced and
     then deleted. The returned dict maps full tensor names to the float32
     values that the files decode to.
     """
-    config = reference.parse_text_config(text_section)
+    sections = split_config(config_section)
+    config = reference.parse_text_config(sections.text)
+    vision = sections.parse_vision()
     tensors, stored = encode_checkpoint(
-        config, seed, dtype, reference.PREFIX_CONDITIONAL, include_shared_kv, include_lm_head
+        config, seed, dtype, reference.PREFIX_CONDITIONAL, include_shared_kv, include_lm_head, vision, include_audio
     )
     plan_shards([len(data) for _, _, _, data in tensors], shards)  # reject an impossible count before writing
-    config_json = conditional_generation_config(text_section, dtype, tie_word_embeddings=not include_lm_head)
+    config_json = conditional_generation_config(
+        sections.text,
+        dtype,
+        tie_word_embeddings=not include_lm_head,
+        vision_section=sections.vision,
+        token_ids=sections.token_ids if vision is not None else None,
+    )
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -577,8 +902,12 @@ def write_checkpoint_dir(
     return stored
 
 
-def load_text_section(name_or_path: str) -> dict:
-    """Return the text config section of a tiny config name or a config JSON file."""
+def load_config_section(name_or_path: str) -> dict:
+    """Return the config of a tiny config name, or the JSON object of a config file.
+
+    The result is a text config section or a top-level config with
+    "text_config", which split_config separates.
+    """
     if name_or_path in TINY_CONFIGS:
         return TINY_CONFIGS[name_or_path]()
     path = Path(name_or_path)
@@ -589,12 +918,11 @@ def load_text_section(name_or_path: str) -> dict:
             f"--config {name_or_path} is neither a tiny config name ({', '.join(sorted(TINY_CONFIGS))}) "
             f"nor a readable file: {error.strerror or error}"
         ) from None
-    except json.JSONDecodeError as error:
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise reference.ConfigError(f"config file {path} is not valid JSON: {error}") from None
-    section = raw.get("text_config", raw) if isinstance(raw, dict) else raw
-    if not isinstance(section, dict):
+    if not isinstance(raw, dict) or not isinstance(raw.get("text_config", raw), dict):
         raise reference.ConfigError(f"config file {path}: the text config must be a JSON object")
-    return section
+    return raw
 
 
 # ---------------------------------------------------------------------------
@@ -606,7 +934,10 @@ def build_argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Write tiny Gemma 4 configs and deterministic test checkpoints.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    config_command = commands.add_parser("config", help="write one of the tiny text configs as JSON")
+    config_command = commands.add_parser(
+        "config",
+        help="write one of the tiny configs as JSON (a text section, or a top-level config for the vision ones)",
+    )
     config_command.add_argument("name", choices=sorted(TINY_CONFIGS), help="which tiny config to write")
     config_command.add_argument("--out", required=True, help="output JSON file")
 
@@ -628,6 +959,9 @@ def build_argument_parser() -> argparse.ArgumentParser:
         help="omit k_proj, v_proj and k_norm of KV-shared layers (default: include them, as Google's original releases do)",
     )
     generate.add_argument("--lm-head", action="store_true", help="add an untied, separately drawn lm_head.weight")
+    generate.add_argument(
+        "--with-audio", action="store_true", help="add small placeholder audio tower and audio embedder tensors"
+    )
 
     directory = commands.add_parser(
         "checkpoint-dir", help="write a Hugging Face checkpoint directory: config.json and one or more shards"
@@ -646,7 +980,22 @@ def build_argument_parser() -> argparse.ArgumentParser:
         "--lm-head", action="store_true", help="add an untied lm_head.weight and set tie_word_embeddings to false"
     )
     directory.add_argument("--overwrite", action="store_true", help="replace --out when it exists and is not empty")
+    directory.add_argument(
+        "--with-audio",
+        action="store_true",
+        help="add small placeholder audio tower and audio embedder tensors (config.json gets no audio_config)",
+    )
     return parser
+
+
+def load_config_file(path) -> tuple:
+    """Read a config JSON file for the generate command and return (TextConfig, VisionConfig or None)."""
+    config = reference.load_config(path)  # reports unreadable files and invalid text configs
+    sections = split_config(json.loads(Path(path).read_text(encoding="utf-8")))
+    try:
+        return config, sections.parse_vision()
+    except reference.ConfigError as error:
+        raise reference.ConfigError(f"{path}: {error}") from None
 
 
 def main(argv=None) -> int:
@@ -661,7 +1010,7 @@ def main(argv=None) -> int:
             return 0
         if args.command == "checkpoint-dir":
             write_checkpoint_dir(
-                load_text_section(args.config),
+                load_config_section(args.config),
                 args.out,
                 args.seed,
                 shards=args.shards,
@@ -669,10 +1018,11 @@ def main(argv=None) -> int:
                 include_shared_kv=not args.omit_shared_kv,
                 include_lm_head=args.lm_head,
                 overwrite=args.overwrite,
+                include_audio=args.with_audio,
             )
             return 0
 
-        config = reference.load_config(args.config)
+        config, vision = load_config_file(args.config)
         write_checkpoint(
             config,
             args.out,
@@ -681,6 +1031,8 @@ def main(argv=None) -> int:
             prefix=args.prefix,
             include_shared_kv=not args.omit_shared_kv,
             include_lm_head=args.lm_head,
+            vision=vision,
+            include_audio=args.with_audio,
         )
     except reference.Gemma4InputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,8 +6,10 @@ Gemma4ForConditionalGeneration and Gemma4ForCausalLM: scaled token embeddings,
 per-layer embeddings (PLE), sandwich-normed decoder layers with sliding and
 full attention, KV sharing, attention_k_eq_v, the double-wide MLP, the final
 norm, the tied lm_head and the final logit softcap. It has no KV cache, no
-padding mask, no MoE block and no vision or audio input: one call is one
-prefill over positions 0 .. S-1 of every batch row.
+padding mask, no MoE block and no vision or audio tower: one call is one
+prefill over positions 0 .. S-1 of every batch row. Gemma4TextModel's
+forward_embeddings runs the decoder from precomputed input embeddings, which
+gemma4_vision_reference.py uses after merging image features.
 
 Run it with the Debian interpreter that has python3-torch (tested with
 PyTorch 1.13 and NumPy 1.24):
@@ -497,7 +499,10 @@ def decode_to_float32(raw: np.ndarray, dtype: str) -> np.ndarray:
     16-bit left shift.
     """
     if dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        # NumPy cannot view a 0-d array as another dtype, so scalars such as
+        # a shape [] layer_scalar or clip bound are widened as 1-d arrays.
+        widened = raw.reshape(-1).astype(np.uint32) << 16
+        return widened.view(np.float32).reshape(raw.shape)
     return raw.astype(np.float32)
 
 
@@ -971,7 +976,7 @@ class ForwardResult:
     ple: torch.Tensor | None  # (B, S, L, P), or None without PLE
     layer_hidden: list  # L tensors (B, S, D), after each layer's layer_scalar
     final_hidden: torch.Tensor  # (B, S, D), after the final norm
-    embed_scale: float
+    embed_scale: float | None  # None when the caller passed embeddings without naming their scale
 
 
 class Gemma4TextModel:
@@ -1054,16 +1059,38 @@ class Gemma4TextModel:
         logits_to_keep 0 keeps all positions, and N > 0 keeps the last N
         (all of them when N >= S). The slice happens before lm_head.
         """
-        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
-            raise TokenIdError(f"logits_to_keep must be an integer >= 0, got {logits_to_keep!r}")
-        config = self.config
+        _check_logits_to_keep(logits_to_keep)
         ids = self.validate_ids(ids)
-        seq_len = ids.shape[1]
-
         with torch.no_grad():
             scale = self.embed_scale(round_embed_scale_to_bf16)
             embeddings = F.embedding(ids, self.weights.embed_tokens) * scale
-            ple = self.per_layer_inputs(ids, embeddings) if config.uses_ple else None
+        return self.forward_embeddings(embeddings, ids, logits_to_keep, scale)
+
+    def forward_embeddings(
+        self, embeddings: torch.Tensor, ple_ids, logits_to_keep: int = 0, embed_scale: float | None = None
+    ) -> ForwardResult:
+        """Run one prefill from precomputed input embeddings (B, S, D) and return logits and states.
+
+        ple_ids (B, S) are the token ids of the PLE token part. A multimodal
+        caller passes the pad id at placeholder positions and embeddings with
+        the image rows already merged, because the PLE context part is
+        computed from these embeddings. embed_scale is only recorded in the
+        result. logits_to_keep works as in forward.
+        """
+        _check_logits_to_keep(logits_to_keep)
+        config = self.config
+        ple_ids = self.validate_ids(ple_ids)
+        expected_shape = (*ple_ids.shape, config.hidden_size)
+        if tuple(embeddings.shape) != expected_shape:
+            raise TokenIdError(
+                f"input embeddings have shape {tuple(embeddings.shape)}, but the token ids {tuple(ple_ids.shape)} "
+                f"and hidden_size {config.hidden_size} require {expected_shape}"
+            )
+        embeddings = embeddings.float()
+        seq_len = ple_ids.shape[1]
+
+        with torch.no_grad():
+            ple = self.per_layer_inputs(ple_ids, embeddings) if config.uses_ple else None
 
             tables = {layer_type: rope_tables(inv, seq_len) for layer_type, inv in self.inv_freq.items()}
             masks = {
@@ -1099,8 +1126,13 @@ class Gemma4TextModel:
             ple=ple,
             layer_hidden=layer_hidden,
             final_hidden=final_hidden,
-            embed_scale=scale,
+            embed_scale=embed_scale,
         )
+
+
+def _check_logits_to_keep(logits_to_keep) -> None:
+    if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
+        raise TokenIdError(f"logits_to_keep must be an integer >= 0, got {logits_to_keep!r}")
 
 
 # ---------------------------------------------------------------------------

@@ -622,6 +622,24 @@ class OutputTests(TemporaryFolderTestCase):
         result = self.model.forward(TOKEN_IDS[:, :2], round_embed_scale_to_bf16=True)
         self.assertEqual(result.embed_scale, 4.0)  # sqrt(16) is exact in bfloat16
 
+    def test_forward_embeddings_matches_forward(self):
+        embeddings = torch.nn.functional.embedding(torch.from_numpy(TOKEN_IDS), self.model.weights.embed_tokens) * 4.0
+        result = self.model.forward_embeddings(embeddings, TOKEN_IDS, logits_to_keep=0, embed_scale=4.0)
+        self.assertTrue(torch.equal(result.logits, self.full.logits))
+        self.assertTrue(torch.equal(result.ple, self.full.ple))
+
+    def test_forward_embeddings_ple_ids_separate(self):
+        # The PLE token part follows ple_ids, not the ids behind the embeddings.
+        other_ids = TOKEN_IDS.copy()
+        other_ids[:, 3] = 0
+        result = self.model.forward_embeddings(self.full.embeddings, other_ids)
+        self.assertTrue(torch.equal(result.ple[:, :3], self.full.ple[:, :3]))
+        self.assertFalse(torch.equal(result.ple[:, 3], self.full.ple[:, 3]))
+
+    def test_forward_embeddings_shape_checked(self):
+        with self.assertRaisesRegex(reference.TokenIdError, "input embeddings have shape \\(2, 12, 15\\)"):
+            self.model.forward_embeddings(self.full.embeddings[:, :, :15], TOKEN_IDS)
+
 
 # ---------------------------------------------------------------------------
 # Checkpoint loading
@@ -629,6 +647,23 @@ class OutputTests(TemporaryFolderTestCase):
 
 
 class CheckpointTests(TemporaryFolderTestCase):
+    def test_bf16_scalar_layer_scalar(self):
+        # A 0-d BF16 tensor must decode too: 1.25 is 0x3FA0 in bfloat16.
+        config = reference.parse_text_config(generator.tiny_text_config())
+        path = self.folder / "bf16_scalar.safetensors"
+
+        def scalar_layer_scalar(tensors):
+            out = []
+            for name, dtype, shape, data in tensors:
+                if name.endswith("layers.1.layer_scalar"):
+                    name, dtype, shape, data = name, "BF16", (), (0x3FA0).to_bytes(2, "little")
+                out.append((name, dtype, shape, data))
+            return out
+
+        write_modified_checkpoint(config, path, 3, scalar_layer_scalar)
+        weights = reference.load_weights(config, reference.Checkpoint([path]))
+        self.assertEqual(weights.layers[1]["layer_scalar"].tolist(), [1.25])
+
     def test_prefixes_load_identically(self):
         conditional = CheckpointFixture(self.folder, "text", prefix=reference.PREFIX_CONDITIONAL)
         causal = CheckpointFixture(self.folder, "text", prefix=reference.PREFIX_CAUSAL)

@@ -999,6 +999,8 @@ inline wrapq::tensor compute_operator(std::int32_t code, const operator_call& ca
         case builtin_operator::sub: return binary([](double a, double b) { return a - b; }, true);
         case builtin_operator::mul: return binary([](double a, double b) { return a * b; }, true);
         case builtin_operator::div: return binary([](double a, double b) { return a / b; }, true);
+        case builtin_operator::minimum: return binary([](double a, double b) { return std::min(a, b); }, false);
+        case builtin_operator::maximum: return binary([](double a, double b) { return std::max(a, b); }, false);
         case builtin_operator::pow: return binary([](double a, double b) { return std::pow(a, b); }, false);
         case builtin_operator::neg: return unary([](double x) { return -x; });
         case builtin_operator::tanh: return unary([](double x) { return std::tanh(x); });

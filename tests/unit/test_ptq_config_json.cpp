@@ -203,19 +203,21 @@ BOOST_AUTO_TEST_CASE(empty_object_keeps_base) {
 }
 
 BOOST_AUTO_TEST_CASE(file_rules_follow_and_replace_base) {
-    // The E2B base has four rules with the default arguments:
-    // *_proj.weight, *projection.weight, *per_layer_input_gate.weight and lm_head.weight, all int16.
+    // The E2B base has six rules with the default arguments: *_proj.weight,
+    // *_proj.linear.weight (vision), *projection.weight, *per_layer_input_gate.weight,
+    // lm_head.weight and *patch_embedder.input_proj.weight (vision), all int16.
     const ptq_config base = gemma4::e2b_ptq_config();
-    BOOST_TEST_REQUIRE(base.overrides.size() == 4u);
+    BOOST_TEST_REQUIRE(base.overrides.size() == 6u);
     const ptq_config config = read(R"({"overrides": {"*_proj.weight": {"dtype": "uint4"}, "*.weight": {"dtype": "uint8"}}})", base);
 
-    // The base's "*_proj.weight" is replaced, so 3 base rules and 2 file rules remain, file rules last.
-    BOOST_TEST_REQUIRE(config.overrides.size() == 5u);
-    BOOST_TEST(config.overrides[0].pattern == "*projection.weight");
-    BOOST_TEST(!config.overrides[0].must_match);
-    BOOST_TEST(config.overrides[3].pattern == "*_proj.weight");
-    BOOST_TEST(config.overrides[3].must_match);
-    BOOST_TEST(config.overrides[4].pattern == "*.weight");
+    // The base's "*_proj.weight" is replaced, so 5 base rules and 2 file rules remain, file rules last.
+    BOOST_TEST_REQUIRE(config.overrides.size() == 7u);
+    BOOST_TEST(config.overrides[0].pattern == "*_proj.linear.weight");
+    BOOST_TEST(config.overrides[1].pattern == "*projection.weight");
+    BOOST_TEST(!config.overrides[1].must_match);
+    BOOST_TEST(config.overrides[5].pattern == "*_proj.weight");
+    BOOST_TEST(config.overrides[5].must_match);
+    BOOST_TEST(config.overrides[6].pattern == "*.weight");
 
     // Among globs the last rule wins, so the file's "*.weight" beats every glob before it.
     BOOST_TEST(config.resolve("layers.0.mlp.up_proj.weight", linear_weight_defaults).type == uint8);

@@ -88,7 +88,7 @@ namespace detail {
 
 /// Ops whose integer kernels give the output the levels of their data
 /// inputs unchanged, so the output must have the inputs' qparams: input 0
-/// for most, every input for CONCATENATION. GATHER's indices and the shape,
+/// for most, every input for CONCATENATION, MINIMUM and MAXIMUM. GATHER's indices and the shape,
 /// permutation, begin, size, stride and axis inputs of the others are int32
 /// operands without qparams.
 inline bool is_data_movement(std::int32_t code) {
@@ -101,6 +101,8 @@ inline bool is_data_movement(std::int32_t code) {
         case builtin_operator::expand_dims:
         case builtin_operator::squeeze:
         case builtin_operator::average_pool_2d:
+        case builtin_operator::minimum:
+        case builtin_operator::maximum:
         case builtin_operator::concatenation: return true;
         default: return false;
     }
@@ -184,10 +186,12 @@ inline void check_data_movement(const std::string& at, const subgraph& g,
     const tensor* out = tensor_or_null(g, node.outputs[0]);
     if (out == nullptr) return;
 
-    // CONCATENATION copies every input; the others copy input 0 only.
-    const std::size_t data_inputs = static_cast<builtin_operator>(code) == builtin_operator::concatenation
-                                        ? node.inputs.size()
-                                        : std::min<std::size_t>(node.inputs.size(), 1);
+    // CONCATENATION copies every input, and MINIMUM / MAXIMUM pick levels from
+    // both; the others copy input 0 only.
+    const auto op = static_cast<builtin_operator>(code);
+    const bool every_input =
+        op == builtin_operator::concatenation || op == builtin_operator::minimum || op == builtin_operator::maximum;
+    const std::size_t data_inputs = every_input ? node.inputs.size() : std::min<std::size_t>(node.inputs.size(), 1);
     for (std::size_t i = 0; i < data_inputs; ++i) {
         const tensor* in = tensor_or_null(g, node.inputs[i]);
         if (in != nullptr) check_copy(at, code, *in, *out, violations);

@@ -103,6 +103,13 @@ inline op sqrt() { return {builtin_operator::sqrt, {}}; }
 /// POW, inputs [base, exponent], elementwise with broadcasting.
 inline op pow() { return {builtin_operator::pow, {options::pow.union_type, {}}}; }
 
+/// MINIMUM, inputs [a, b], elementwise with broadcasting. Integer kernels
+/// compare levels, so both inputs and the output share one set of qparams.
+inline op minimum() { return {builtin_operator::minimum, {options::maximum_minimum.union_type, {}}}; }
+
+/// MAXIMUM, inputs [a, b]; the same rules as MINIMUM.
+inline op maximum() { return {builtin_operator::maximum, {options::maximum_minimum.union_type, {}}}; }
+
 /// NEG (-x), input [x].
 inline op neg() { return {builtin_operator::neg, {options::neg.union_type, {}}}; }
 

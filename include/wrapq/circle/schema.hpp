@@ -117,6 +117,8 @@ enum class builtin_operator : std::int32_t {
     div = 42,
     squeeze = 43,
     strided_slice = 45,
+    maximum = 55,
+    minimum = 57,
     neg = 59,
     slice = 65,
     expand_dims = 70,
@@ -166,6 +168,8 @@ inline std::string op_name(std::int32_t code) {
         case builtin_operator::div: return "DIV";
         case builtin_operator::squeeze: return "SQUEEZE";
         case builtin_operator::strided_slice: return "STRIDED_SLICE";
+        case builtin_operator::maximum: return "MAXIMUM";
+        case builtin_operator::minimum: return "MINIMUM";
         case builtin_operator::neg: return "NEG";
         case builtin_operator::slice: return "SLICE";
         case builtin_operator::expand_dims: return "EXPAND_DIMS";
@@ -259,6 +263,7 @@ inline constexpr options_table sub{"SubOptions", 28, detail::add_sub_fields};
 inline constexpr options_table div{"DivOptions", 29, detail::activation_fields};
 inline constexpr options_table strided_slice{"StridedSliceOptions", 32, detail::strided_slice_fields};
 inline constexpr options_table dequantize{"DequantizeOptions", 38, {}};
+inline constexpr options_table maximum_minimum{"MaximumMinimumOptions", 39, {}};
 inline constexpr options_table neg{"NegOptions", 42, {}};
 inline constexpr options_table slice{"SliceOptions", 48, {}};
 inline constexpr options_table expand_dims{"ExpandDimsOptions", 52, {}};
@@ -268,9 +273,9 @@ inline constexpr options_table batch_matmul{"BatchMatMulOptions", 101, detail::b
 inline constexpr options_table gelu{"GeluOptions", 116, detail::gelu_fields};
 inline constexpr options_table rms_norm{"RmsNormOptions", 250, detail::rms_norm_fields};
 
-inline constexpr std::array<const options_table*, 21> all{
+inline constexpr std::array<const options_table*, 22> all{
     &fully_connected, &softmax, &concatenation, &add, &reshape, &mul, &gather, &transpose, &reducer, &sub, &div,
-    &strided_slice, &dequantize, &neg, &slice, &expand_dims, &pow, &quantize, &batch_matmul, &gelu, &rms_norm};
+    &strided_slice, &dequantize, &maximum_minimum, &neg, &slice, &expand_dims, &pow, &quantize, &batch_matmul, &gelu, &rms_norm};
 }  // namespace options
 
 /// Finds the option table at BuiltinOptions index `union_type`; returns nullptr for a table wrapq does not define.

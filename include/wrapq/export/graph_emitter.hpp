@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -196,7 +197,10 @@ public:
             return v;
         }
         if (t.quant && *t.quant == q.quant && t.type == q.type) return v;
-        value out = add({name, v.shape, q.type, 0, q.quant, false});
+        // A site applied to several tensors (the two RoPE halves of a vision
+        // head) requantizes each; later ones get a numbered name.
+        const std::size_t uses = requantized_[name]++;
+        value out = add({uses == 0 ? name : name + "/" + std::to_string(uses), v.shape, q.type, 0, q.quant, false});
         builder_.add_operator(circle::ops::quantize(), {v.index}, {out.index});
         return out;
     }
@@ -268,6 +272,25 @@ public:
         for (std::size_t b = 0; b < width; ++b) bytes.push_back(static_cast<std::uint8_t>(bits >> (8 * b)));
         const std::int32_t index = builder_.add_constant(std::move(name), {1}, reference.type, std::move(bytes),
                                                          circle::quantization{{scale}, {zero_point}, 0});
+        return track(index, {1});
+    }
+
+    /// Adds a one-element constant `x` on the grid of `like`: the same type and
+    /// qparams, with x rounded to the nearest level and saturated to the
+    /// type's range. Used where an integer kernel compares levels directly,
+    /// such as the bounds of MINIMUM and MAXIMUM. A float `like` gives a float constant.
+    ///
+    /// Example: on int16 with scale 0.01, x = 2.504 is stored as level 250.
+    value constant_on_grid(std::string name, float x, const value& like) {
+        const circle::tensor& reference = builder_.tensor_at(like.index);
+        if (!reference.quant) return float_constant(std::move(name), tensor{x});
+        if (!std::isfinite(x)) {
+            throw circle::graph_error("export: constant " + name + " = " + to_text(x) + " is not finite");
+        }
+        const circle::quantization q = *reference.quant;
+        const dtype type = reference.type == circle::tensor_type::int16 ? int16 : uint8;
+        const qparams grid = qparams::per_tensor(q.scale.at(0), static_cast<std::int32_t>(q.zero_point.at(0)), type);
+        const std::int32_t index = circle::add_quantized_constant(builder_, std::move(name), wrapq::quantize(tensor{x}, grid));
         return track(index, {1});
     }
 
@@ -376,6 +399,7 @@ private:
     std::vector<std::int32_t> outputs_;
     std::vector<std::string> output_names_;
     std::vector<std::int32_t> alias_of_;
+    std::map<std::string, std::size_t> requantized_;  ///< QUANTIZE outputs named so far, per name.
 };
 
 }  // namespace wrapq::exporter

@@ -60,6 +60,10 @@ struct bind_options {
     /// Accept NaN and infinite weights. Off by default: such a weight makes
     /// calibration fail far downstream, at an unrelated site.
     bool allow_nonfinite = false;
+
+    /// Patterns (exact names or globs) of parameters that may hold +inf or
+    /// -inf, such as clamp bounds that mean "no bound"; NaN is still rejected.
+    std::vector<std::string> infinite_allowed;
 };
 
 /// The outcome of load_parameters(): counts and names of what it loaded, tied, ignored and skipped.
@@ -102,10 +106,20 @@ std::optional<std::string> find_in_source(const std::string& name, const std::se
     return std::nullopt;
 }
 
-/// Throws value_error naming the tensor, the flat index and the value of its first non-finite element.
-inline void reject_nonfinite(const tensor& values, const std::string& label, const std::string& name) {
+/// True when `name` matches one of `patterns` (exact names or globs).
+inline bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+        return is_glob(pattern) ? glob_match(pattern, name) : pattern == name;
+    });
+}
+
+/// Throws value_error naming the tensor, the flat index and the value of its
+/// first non-finite element; with `allow_infinite` only NaN counts.
+inline void reject_nonfinite(const tensor& values, const std::string& label, const std::string& name,
+                             bool allow_infinite = false) {
     for (std::size_t i = 0; i < values.size(); ++i) {
-        if (!std::isfinite(values.data()[i])) {
+        const float v = values.data()[i];
+        if (allow_infinite ? std::isnan(v) : !std::isfinite(v)) {
             throw value_error(label + ": tensor '" + name + "' has the non-finite value " + to_text(values.data()[i]) +
                               " at flat index " + std::to_string(i) + "; the checkpoint is corrupt");
         }
@@ -181,10 +195,7 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
 
     for (const std::string& name : file_names) {
         if (used.count(name)) continue;
-        const bool ignore = std::any_of(options.ignored.begin(), options.ignored.end(), [&](const std::string& pattern) {
-            return is_glob(pattern) ? glob_match(pattern, name) : pattern == name;
-        });
-        (ignore ? report.ignored : report.unused).push_back(name);
+        (detail::matches_any(options.ignored, name) ? report.ignored : report.unused).push_back(name);
     }
     if (options.strict && !report.unused.empty()) {
         std::string message = source.label() + ": " + std::to_string(report.unused.size()) +
@@ -202,7 +213,8 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         if (step.file_name) {
             tensor values = source.load(*step.file_name);
             if (!options.allow_nonfinite) {
-                detail::reject_nonfinite(values, detail::tensor_label(source, *step.file_name), *step.file_name);
+                detail::reject_nonfinite(values, detail::tensor_label(source, *step.file_name), *step.file_name,
+                                         detail::matches_any(options.infinite_allowed, name));
             }
             p.assign(std::move(values));
             ++report.loaded;

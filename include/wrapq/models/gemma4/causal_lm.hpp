@@ -1,4 +1,4 @@
-// wrapq/models/gemma4/causal_lm.hpp: text generation heads, from token ids to softcapped logits.
+// wrapq/models/gemma4/causal_lm.hpp: Gemma4ForCausalLM, from token ids to softcapped logits.
 #pragma once
 
 #include "wrapq/config.hpp"
@@ -71,55 +71,6 @@ public:
 
     /// Returns softcapped logits (B, kept positions, vocab). With
     /// `layer_outputs`, each decoder layer's output is appended to it.
-    tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0, std::vector<tensor>* layer_outputs = nullptr) {
-        return detail::logits_from_hidden(model.forward(ids, layer_outputs), logits_to_keep, lm_head,
-                                          C.final_logit_softcapping, logit_softcapping_div, logit_softcapping_tanh, logits);
-    }
-};
-
-/// Gemma4Model restricted to text: own `mm_fusion` and `per_layer_inputs`
-/// observers, then `language_model`. The vision tower and the multimodal
-/// embedder join this module later. With text alone `mm_fusion` receives no
-/// data, so convert it with convert_options::skip_uncalibrated.
-///
-/// TODO: vision_tower and embed_vision, with image placeholder fusion.
-template <auto C>
-class multimodal_model {
-public:
-    any_observer mm_fusion;
-    any_observer per_layer_inputs;
-    text_model<C> language_model;
-
-    static constexpr auto members() {
-        using self = multimodal_model;
-        return std::tuple{field("mm_fusion", &self::mm_fusion), field("per_layer_inputs", &self::per_layer_inputs),
-                          field("language_model", &self::language_model)};
-    }
-
-    tensor forward(const nn::token_ids& ids, std::vector<tensor>* layer_outputs = nullptr) {
-        return language_model.forward(ids, layer_outputs);
-    }
-};
-
-/// Gemma4ForConditionalGeneration on the text path: `model` (see
-/// multimodal_model), `lm_head` and the three root softcap observers.
-template <auto C>
-class for_conditional_generation {
-public:
-    any_observer logit_softcapping_div, logit_softcapping_tanh, logits;
-    multimodal_model<C> model;
-    nn::linear<C.dims.hidden_size, C.vocab_size> lm_head;
-
-    static constexpr auto members() {
-        using self = for_conditional_generation;
-        return std::tuple{field("logit_softcapping_div", &self::logit_softcapping_div),
-                          field("logit_softcapping_tanh", &self::logit_softcapping_tanh),
-                          field("logits", &self::logits), field("model", &self::model),
-                          field("lm_head", &self::lm_head)};
-    }
-
-    void tie_lm_head() { lm_head.weight.value = model.language_model.embed_tokens.weight.value; }
-
     tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0, std::vector<tensor>* layer_outputs = nullptr) {
         return detail::logits_from_hidden(model.forward(ids, layer_outputs), logits_to_keep, lm_head,
                                           C.final_logit_softcapping, logit_softcapping_div, logit_softcapping_tanh, logits);

@@ -4,7 +4,9 @@
 #include "wrapq/config.hpp"
 #include "wrapq/io/bind.hpp"
 #include "wrapq/models/gemma4/causal_lm.hpp"
+#include "wrapq/models/gemma4/conditional_generation.hpp"
 #include "wrapq/models/gemma4/config.hpp"
+#include "wrapq/models/gemma4/vision_config.hpp"
 
 #include <cstddef>
 #include <string>
@@ -29,7 +31,8 @@ io::bind_options text_bind_options(const std::string& text_prefix, bool strict =
     options.prefix_aliases = {{text_prefix, other_prefix}};
     options.tied = {{"lm_head.weight", text_prefix + "embed_tokens.weight"}};
     options.strict = strict;
-    for (std::size_t i = C.first_shared_layer(); i < decltype(C)::num_layers; ++i) {
+    constexpr auto T = text_part<C>();
+    for (std::size_t i = T.first_shared_layer(); i < decltype(T)::num_layers; ++i) {
         for (const char* part : {"k_proj.weight", "v_proj.weight", "k_norm.weight"}) {
             for (const std::string& prefix : {text_prefix, other_prefix}) {
                 options.ignored.push_back(prefix + "layers." + std::to_string(i) + ".self_attn." + part);
@@ -48,11 +51,39 @@ io::bind_report load_checkpoint(for_causal_lm<C>& model, const S& source, bool s
     return io::load_parameters(model, source, text_bind_options<C>("model.", strict));
 }
 
-/// Loads a Hugging Face checkpoint (either layout) into the text path of a
-/// for_conditional_generation; see the for_causal_lm overload.
+/// Tensors of a Gemma4ForConditionalGeneration checkpoint that wrapq reads
+/// but does not use: the audio tower and its embedder (kept in float by the
+/// reference, not part of the quantized model here) and a pooler scale that
+/// some converters may write. They are listed in bind_report::ignored.
+inline const std::vector<std::string>& unquantized_tensor_patterns() {
+    static const std::vector<std::string> patterns = {"model.audio_tower.*", "model.embed_audio.*",
+                                                      "model.vision_tower.pooler.scale"};
+    return patterns;
+}
+
+/// True when `name` belongs to the audio tower or its embedder.
+inline bool is_audio_tensor(const std::string& name) {
+    return name.rfind("model.audio_tower.", 0) == 0 || name.rfind("model.embed_audio.", 0) == 0;
+}
+
+/// Loads a Hugging Face checkpoint (either layout) into a
+/// for_conditional_generation: the text model as for_causal_lm, and with
+/// vision the tower under "model.vision_tower." and the embedder under
+/// "model.embed_vision.", including the four clamp bounds of each clipped
+/// linear, which may be infinite. Audio tensors are accepted and reported as
+/// ignored (see unquantized_tensor_patterns); the report's `ignored` list
+/// tells a caller what to mention.
 template <auto C, io::TensorSource S>
 io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& source, bool strict = false) {
-    return io::load_parameters(model, source, text_bind_options<C>("model.language_model.", strict));
+    io::bind_options options = text_bind_options<C>("model.language_model.", strict);
+    if constexpr (has_vision<C>) {
+        const std::vector<std::string>& extra = unquantized_tensor_patterns();
+        options.ignored.insert(options.ignored.end(), extra.begin(), extra.end());
+        for (const char* bound : {"input_min", "input_max", "output_min", "output_max"}) {
+            options.infinite_allowed.push_back(std::string("model.vision_tower.*.") + bound);
+        }
+    }
+    return io::load_parameters(model, source, options);
 }
 
 }  // namespace wrapq::gemma4

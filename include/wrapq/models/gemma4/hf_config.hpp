@@ -7,6 +7,7 @@
 #include "wrapq/io/mapped_file.hpp"
 #include "wrapq/models/gemma4/config.hpp"
 #include "wrapq/models/gemma4/hf_config_fields.hpp"
+#include "wrapq/models/gemma4/vision_config.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -431,6 +432,47 @@ inline hf_object text_section(const io::json_value& root, const std::string& sou
     return hf_object(*text, "text_config.", source);
 }
 
+/// vision_config of a model with a vision tower: the sizes, the patch grid,
+/// the clipping and standardize switches and the placeholder ids. Required
+/// keys have no default here, because Gemma4VisionConfig's defaults
+/// describe the large towers, not every published one.
+template <auto C>
+std::optional<config_mismatch> compare_vision(const io::json_value& root, const std::string& source) {
+    const io::json_value* section = root.find("vision_config");
+    if (section == nullptr || !section->is_object()) {
+        return config_mismatch{"vision_config", section ? json_value_text(*section) : "absent", "",
+                               "an object with the vision tower's settings"};
+    }
+    const hf_object v(*section, "vision_config.", source);
+    constexpr vision_config expected = C.vision;
+    const std::pair<std::string_view, std::size_t> sizes[] = {
+        {"hidden_size", expected.hidden_size},          {"intermediate_size", expected.intermediate_size},
+        {"num_hidden_layers", expected.num_layers},     {"num_attention_heads", expected.num_heads},
+        {"num_key_value_heads", expected.kv_heads},     {"head_dim", expected.head_dim},
+        {"patch_size", expected.patch_size},            {"pooling_kernel_size", expected.pooling_kernel},
+        {"position_embedding_size", expected.position_embedding_size}};
+    for (const auto& [key, value] : sizes) {
+        const std::uint64_t found = v.required_integer(key);
+        if (found != value) return config_mismatch{v.path(key), std::to_string(found), "", std::to_string(value)};
+    }
+    const std::pair<std::string_view, bool> switches[] = {{"use_clipped_linears", expected.clipped_linears},
+                                                          {"standardize", expected.standardize}};
+    for (const auto& [key, value] : switches) {
+        const bool found = v.boolean(key).value_or(false);
+        if (found != value) return config_mismatch{v.path(key), bool_text(found), "", bool_text(value)};
+    }
+    const hf_object top(root, "", source);
+    const std::pair<std::string_view, std::int64_t> ids[] = {
+        {"image_token_id", C.tokens.image}, {"boi_token_id", C.tokens.boi}, {"eoi_token_id", C.tokens.eoi}};
+    for (const auto& [key, value] : ids) {
+        const std::optional<std::uint64_t> found = top.integer(key);
+        if (found && static_cast<std::int64_t>(*found) != value) {
+            return config_mismatch{top.path(key), std::to_string(*found), "", std::to_string(value)};
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace detail
 
 /// Compares a Hugging Face Gemma 4 config.json with the compile-time config
@@ -439,8 +481,10 @@ inline hf_object text_section(const io::json_value& root, const std::string& sou
 ///
 /// `root` is a Gemma4ForConditionalGeneration config (the text settings
 /// under "text_config", paths like "text_config.hidden_size") or a text-only
-/// config (the settings at top level, paths like "hidden_size"). Vision and
-/// audio settings are not read. Per-layer values are derived as Hugging
+/// config (the settings at top level, paths like "hidden_size"). For a
+/// configuration with vision, vision_config and the image placeholder ids
+/// are compared after the text fields (detail::compare_vision); audio
+/// settings are never read. Per-layer values are derived as Hugging
 /// Face's Gemma4TextConfig and modeling code derive them and compared layer
 /// by layer. Floats are equal when they are equal as float32.
 ///
@@ -498,7 +542,8 @@ inline hf_object text_section(const io::json_value& root, const std::string& sou
 ///   }
 /// @endcode
 template <auto C>
-std::optional<config_mismatch> compare_hf_config(const io::json_value& root, const std::string& source = "config.json") {
+std::optional<config_mismatch> compare_hf_config(const io::json_value& root, const std::string& source = "config.json")
+    requires (!has_vision<C>) {
     const detail::hf_object text = detail::text_section(root, source);
     const detail::hf_object top(root, "", source);
     const bool has_text_config = root.find("text_config") != nullptr;
@@ -512,12 +557,27 @@ std::optional<config_mismatch> compare_hf_config(const io::json_value& root, con
     return detail::compare_positions<C>(text);
 }
 
+/// The overload for a configuration with vision: the text fields as above,
+/// then vision_config and the placeholder ids (detail::compare_vision).
+template <auto C>
+std::optional<config_mismatch> compare_hf_config(const io::json_value& root, const std::string& source = "config.json")
+    requires has_vision<C> {
+    if (auto m = compare_hf_config<C.text>(root, source)) return m;
+    return detail::compare_vision<C>(root, source);
+}
+
 /// Returns a one-line summary of a compile-time config for messages, such as
 /// "gemma4 config: 35 layers, hidden_size 1536, vocab_size 262144".
 template <auto C>
 std::string describe_config() {
-    return "gemma4 config: " + std::to_string(decltype(C)::num_layers) + " layers, hidden_size " +
-           std::to_string(C.dims.hidden_size) + ", vocab_size " + std::to_string(C.vocab_size);
+    constexpr auto T = text_part<C>();
+    std::string text = "gemma4 config: " + std::to_string(decltype(T)::num_layers) + " layers, hidden_size " +
+                       std::to_string(T.dims.hidden_size) + ", vocab_size " + std::to_string(T.vocab_size);
+    if constexpr (has_vision<C>) {
+        text += ", vision tower of " + std::to_string(C.vision.num_layers) + " layers, hidden_size " +
+                std::to_string(C.vision.hidden_size);
+    }
+    return text;
 }
 
 /// Reads the config.json at `path` (or in the directory `path`) and throws

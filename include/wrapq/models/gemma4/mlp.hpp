@@ -1,4 +1,4 @@
-// wrapq/models/gemma4/mlp.hpp: the gated GELU-tanh MLP of a Gemma 4 text layer.
+// wrapq/models/gemma4/mlp.hpp: the gated GELU-tanh MLP of Gemma 4 text and vision layers.
 #pragma once
 
 #include "wrapq/config.hpp"
@@ -13,7 +13,9 @@
 
 namespace wrapq::gemma4 {
 
-/// down_proj(fq(fq(gelu_tanh(gate_proj(x)), gate_act) * up_proj(x), mul)).
+/// down_proj(fq(fq(gelu_tanh(gate_proj(x)), gate_act) * up_proj(x), mul)),
+/// with projections of type `Up` (gate and up) and `Down`: plain linears in
+/// the text model (text_mlp), clippable ones in the vision tower.
 ///
 /// Observers: own `gate_act`, `mul`, then the three projections' (11 in all).
 ///
@@ -22,19 +24,19 @@ namespace wrapq::gemma4 {
 ///   gemma4::text_mlp<1536, 6144> mlp;           // E2B layers 0-14
 ///   tensor y = mlp.forward(x);                  // (..., 1536) -> (..., 1536)
 /// @endcode
-template <std::size_t Hidden, std::size_t Intermediate>
-class text_mlp {
+template <class Up, class Down>
+class gated_mlp {
 public:
     any_observer gate_act;
     any_observer mul;
-    nn::linear<Hidden, Intermediate> gate_proj;
-    nn::linear<Hidden, Intermediate> up_proj;
-    nn::linear<Intermediate, Hidden> down_proj;
+    Up gate_proj;
+    Up up_proj;
+    Down down_proj;
 
     static constexpr auto members() {
-        return std::tuple{field("gate_act", &text_mlp::gate_act), field("mul", &text_mlp::mul),
-                          field("gate_proj", &text_mlp::gate_proj), field("up_proj", &text_mlp::up_proj),
-                          field("down_proj", &text_mlp::down_proj)};
+        return std::tuple{field("gate_act", &gated_mlp::gate_act), field("mul", &gated_mlp::mul),
+                          field("gate_proj", &gated_mlp::gate_proj), field("up_proj", &gated_mlp::up_proj),
+                          field("down_proj", &gated_mlp::down_proj)};
     }
 
     tensor forward(const tensor& x) {
@@ -43,5 +45,9 @@ public:
         return down_proj.forward(product);
     }
 };
+
+/// The MLP of a text decoder layer.
+template <std::size_t Hidden, std::size_t Intermediate>
+using text_mlp = gated_mlp<nn::linear<Hidden, Intermediate>, nn::linear<Intermediate, Hidden>>;
 
 }  // namespace wrapq::gemma4

@@ -13,8 +13,10 @@
 namespace wrapq::gemma4 {
 
 /// Fills every parameter of `model` from a generator seeded with `seed`:
-/// norm weights 1 + 0.1 N(0, 1), layer scalars 1, and every other weight
-/// N(0, 1) / sqrt(fan-in), where the fan-in is the last extent. Same seed,
+/// norm weights and the vision std_scale 1 + 0.1 N(0, 1), layer scalars 1,
+/// clamp bounds of clipped linears -2.5 (`*_min`) and 2.5 (`*_max`), so
+/// that they clip now and then, and every other weight N(0, 1) / sqrt(fan-in),
+/// where the fan-in is the last extent. Same seed,
 /// same model type: same weights, on any machine with the same standard library.
 ///
 /// Example:
@@ -29,13 +31,17 @@ void fill_random_weights(M& model, std::uint64_t seed) {
     for_each_parameter(model, [&](const std::string& name, auto& p) {
         using P = std::remove_cvref_t<decltype(p)>;
         p.value = xt::zeros<float>(P::shape);
-        const bool is_norm = name.ends_with("norm.weight");
-        const bool is_scalar = name.ends_with("layer_scalar");
-        const float inv_fan_in = 1.0f / std::sqrt(static_cast<float>(P::shape.back()));
-        for (float& v : p.value) {
-            if (is_scalar) v = 1.0f;
-            else if (is_norm) v = 1.0f + 0.1f * normal(rng);
-            else v = normal(rng) * inv_fan_in;
+        if constexpr (P::rank == 0) {
+            p.value() = name.ends_with("_min") ? -2.5f : 2.5f;  // the only scalar parameters are clamp bounds
+        } else {
+            const bool is_norm = name.ends_with("norm.weight") || name.ends_with("std_scale");
+            const bool is_scalar = name.ends_with("layer_scalar");
+            const float inv_fan_in = 1.0f / std::sqrt(static_cast<float>(P::shape.back()));
+            for (float& v : p.value) {
+                if (is_scalar) v = 1.0f;
+                else if (is_norm) v = 1.0f + 0.1f * normal(rng);
+                else v = normal(rng) * inv_fan_in;
+            }
         }
     });
 }

@@ -159,6 +159,38 @@ public:
                               tables_for(attention_kind::sliding, seq), step);
     }
 
+    /// Runs the model from embeddings (B, S, hidden), as Gemma4Model does
+    /// after merging image rows: fq(embeds, inputs_embeds), then the layers.
+    /// With per-layer inputs, `token_part` is per_layer_token_part() of the
+    /// ids (with pad ids at image positions) and the context part comes from
+    /// these embeddings. Throws shape_error for other shapes.
+    tensor forward_from_embeds(const tensor& embeds, const tensor* token_part,
+                               std::vector<tensor>* layer_outputs = nullptr) {
+        if (embeds.dimension() != 3 || embeds.shape()[2] != hidden_size || embeds.shape()[1] == 0) {
+            throw shape_error("gemma4::text_model: embeddings must have shape (batch, sequence, " +
+                              std::to_string(hidden_size) + ") with a nonempty sequence");
+        }
+        const std::size_t seq = embeds.shape()[1];
+        if (seq > C.max_position_embeddings) {
+            throw shape_error("gemma4::text_model: sequence length " + std::to_string(seq) +
+                              " exceeds max_position_embeddings " + std::to_string(C.max_position_embeddings));
+        }
+        tensor h = fake_quant_site(inputs_embeds, embeds);
+        std::optional<tensor> ple;
+        if constexpr (has_ple) {
+            if (token_part == nullptr || token_part->dimension() != 4 || token_part->shape()[0] != embeds.shape()[0] ||
+                token_part->shape()[1] != seq) {
+                throw shape_error("gemma4::text_model: a model with per-layer inputs needs their token part, shape "
+                                  "(batch, sequence, layers, ple_dim), matching the embeddings");
+            }
+            ple = combine_per_layer_inputs(*token_part, h);
+        }
+        step_state step;
+        step.layer_outputs = layer_outputs;
+        return forward_embeds(std::move(h), ple ? &*ple : nullptr, tables_for(attention_kind::full, seq),
+                              tables_for(attention_kind::sliding, seq), step);
+    }
+
     /// Mask and RoPE tables of one attention kind, before the model's sites.
     struct kind_tables {
         tensor mask;  ///< (seq, past + seq), 0 where a query may attend and mask_fill elsewhere.
@@ -236,12 +268,22 @@ public:
     /// Combined per-layer inputs (B, S, L, P) of the reference:
     /// ((norm(proj(embeds) * hidden^-0.5) + E_pl[ids] * sqrt(P)) * 2^-0.5.
     tensor per_layer_inputs_from(const nn::token_ids& ids, const tensor& embeds) requires has_ple {
-        const std::size_t batch = ids.shape()[0], seq = ids.shape()[1];
+        return combine_per_layer_inputs(per_layer_token_part(ids), embeds);
+    }
 
+    /// The token-identity part of the per-layer inputs, (B, S, L, P):
+    /// fq(E_pl[ids] * sqrt(P), per_layer_token_inputs).
+    tensor per_layer_token_part(const nn::token_ids& ids) requires has_ple {
+        const std::size_t batch = ids.shape()[0], seq = ids.shape()[1];
         tensor token_part = embed_tokens_per_layer.forward(ids);
         token_part.reshape({batch, seq, num_layers, ple_dim});
-        token_part = fake_quant_site(per_layer_token_inputs, token_part);
+        return fake_quant_site(per_layer_token_inputs, token_part);
+    }
 
+    /// Adds the context part, computed from `embeds` (B, S, hidden), to a
+    /// token part from per_layer_token_part(), and applies the remaining sites.
+    tensor combine_per_layer_inputs(const tensor& token_part, const tensor& embeds) requires has_ple {
+        const std::size_t batch = embeds.shape()[0], seq = embeds.shape()[1];
         const float projection_scale = static_cast<float>(1.0 / std::sqrt(double(hidden_size)));
         tensor context = per_layer_model_projection.forward(embeds) * projection_scale;
         context.reshape({batch, seq, num_layers, ple_dim});

@@ -18,6 +18,7 @@
 #include "wrapq/export/graph_emitter.hpp"
 #include "wrapq/export/samples.hpp"
 #include "wrapq/models/gemma4/causal_lm.hpp"
+#include "wrapq/models/gemma4/conditional_generation.hpp"
 #include "wrapq/models/gemma4/export/layer_graph.hpp"
 #include "wrapq/models/gemma4/export/metadata.hpp"
 #include "wrapq/models/gemma4/export/options.hpp"
@@ -47,7 +48,7 @@ using shape_t = std::vector<std::size_t>;
 template <auto C>
 text_model<C>& text_of(for_causal_lm<C>& lm) { return lm.model; }
 template <auto C>
-text_model<C>& text_of(for_conditional_generation<C>& lm) { return lm.model.language_model; }
+auto& text_of(for_conditional_generation<C>& lm) { return lm.model.language_model; }
 
 /// Records of the observers of `modules`, named by their full dotted names.
 template <class... M>

@@ -7,6 +7,7 @@
 #include "wrapq/export/graph_emitter.hpp"
 #include "wrapq/models/gemma4/decoder_layer.hpp"
 #include "wrapq/models/gemma4/export/attention_graph.hpp"
+#include "wrapq/models/gemma4/export/projection_graph.hpp"
 #include "wrapq/models/gemma4/mlp.hpp"
 
 #include <cstddef>
@@ -14,17 +15,6 @@
 #include <string>
 
 namespace wrapq::gemma4::exporting {
-
-/// text_mlp::forward(): down(fq(fq(gelu_tanh(gate(x)), gate_act) * up(x), mul)).
-template <std::size_t Hidden, std::size_t Intermediate>
-value emit_mlp(graph_emitter& e, const text_mlp<Hidden, Intermediate>& mlp, const value& x) {
-    const std::string name = exporter::module_of(mlp.mul);
-    const value gate_in = exporter::emit_linear(e, mlp.gate_proj, x);
-    const value gate = e.site(e.compute(circle::ops::gelu(true), {gate_in}, name + "/gelu", gate_in.shape), mlp.gate_act);
-    const value up = exporter::emit_linear(e, mlp.up_proj, x);
-    const value product = e.site(e.compute(circle::ops::mul(), {gate, up}, name + "/mul", up.shape), mlp.mul);
-    return exporter::emit_linear(e, mlp.down_proj, product);
-}
 
 /// Graph tensors a decoder layer reads besides its hidden states.
 struct layer_inputs {
