@@ -8,12 +8,14 @@
 //   diagram.png
 //
 // The image path comes first, relative to the list file's directory unless
-// absolute; a tab separates the optional text. Each pair becomes one sample:
+// absolute, and a tab separates the optional text. A byte order mark,
+// leading and trailing spaces around the path, and lines of spaces are ignored. Each pair becomes one sample:
 // <bos> <|image> N x <|image|> <image|> followed by the tokenized text, cut
 // to --seq-len tokens, where N is the image's soft-token count after the
 // processor's aspect-preserving resize.
 #pragma once
 
+#include "interrupt.hpp"
 #include "options.hpp"
 
 #include <wrapq.hpp>
@@ -37,6 +39,13 @@ struct image_sample {
     std::string source;  ///< "LIST:LINE (IMAGE)", for messages and the report.
 };
 
+/// Returns `text` without leading and trailing spaces and tabs.
+inline std::string trimmed(const std::string& text) {
+    const std::size_t first = text.find_first_not_of(" \t");
+    if (first == std::string::npos) return {};
+    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 /// Reads the pair lists `lists` (the files of `option`) and preprocesses
 /// every image for tower `V`. Throws wrapq::io_error or invalid_argument
 /// naming the list, the line and the image for a missing or undecodable
@@ -48,7 +57,8 @@ std::vector<image_sample> collect_image_samples(const std::vector<fs::path>& lis
                                                 const wrapq::gemma4::multimodal_tokens& tokens, std::size_t vocab_size,
                                                 const settings& s) {
     std::vector<image_sample> out;
-    const wrapq::image::patch_settings patches{V.patch_size, V.pooling_kernel, V.max_soft_tokens};
+    const wrapq::image::patch_settings patches{V.patch_size, V.pooling_kernel, V.max_soft_tokens,
+                                               V.position_embedding_size};
     for (const fs::path& list : lists) {
         const std::size_t before = out.size();
         std::ifstream in(list, std::ios::binary);
@@ -59,23 +69,41 @@ std::vector<image_sample> collect_image_samples(const std::vector<fs::path>& lis
         }
         std::string line;
         for (std::size_t number = 1; std::getline(in, line); ++number) {
+            check_interrupt();
+            if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a byte order mark
             if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.empty() || line.front() == '#') continue;
             const std::size_t tab = line.find('\t');
-            const fs::path listed = line.substr(0, tab);
+            const std::string listed = trimmed(line.substr(0, tab));
             const std::string text = tab == std::string::npos ? std::string() : line.substr(tab + 1);
-            const fs::path image_path = listed.is_absolute() ? listed : list.parent_path() / listed;
             const std::string where = list.string() + ":" + std::to_string(number);
+            if (listed.empty() && tab == std::string::npos) continue;  // a blank line
+            if (listed.empty()) {
+                throw wrapq::invalid_argument(where + ": the line has no image path before its tab; write "
+                                              "'IMAGE<TAB>TEXT'");
+            }
+            if (listed.front() == '#') continue;
+            const fs::path image_path = fs::path(listed).is_absolute() ? fs::path(listed) : list.parent_path() / listed;
 
             image_sample sample;
-            sample.source = where + " (" + image_path.string() + ")";
+            sample.source = where + " ('" + image_path.string() + "')";
             wrapq::image::pixel_batch batch;
             try {
                 batch = wrapq::image::preprocess_image(wrapq::image::read_image(image_path), patches);
             } catch (const wrapq::error& e) {
-                throw wrapq::invalid_argument(where + ": " + e.what());
+                std::string message = where + ": " + e.what();
+                const std::size_t space = listed.find(' ');
+                if (tab == std::string::npos && space != std::string::npos && !fs::exists(image_path) &&
+                    fs::exists(list.parent_path() / listed.substr(0, space))) {
+                    message += " (the line has no tab: separate the image path from the text with a tab, not a space)";
+                }
+                throw wrapq::invalid_argument(message);
             }
             sample.image = {std::move(batch.pixel_values), std::move(batch.position_ids)};
+            try {
+                wrapq::gemma4::check_vision_input(sample.image, V.patch_dim(), V.position_embedding_size, V.pooling_kernel);
+            } catch (const wrapq::error& e) {
+                throw wrapq::invalid_argument(where + ": image '" + image_path.string() + "': " + e.what());
+            }
 
             sample.ids = {2, static_cast<std::int32_t>(tokens.boi)};
             sample.ids.insert(sample.ids.end(), batch.soft_tokens, static_cast<std::int32_t>(tokens.image));
@@ -91,11 +119,20 @@ std::vector<image_sample> collect_image_samples(const std::vector<fs::path>& lis
                     throw wrapq::invalid_argument(where + ": the pair has text but no tokenizer is available; pass "
                                                   "--tokenizer FILE or leave the text out");
                 }
-                for (const std::int32_t id : tokenizer->encode(text)) {
+                std::vector<std::int32_t> text_ids;
+                try {
+                    text_ids = tokenizer->encode(text);
+                } catch (const wrapq::error& e) {
+                    throw wrapq::invalid_argument(where + ": the text after the tab: " + e.what());
+                }
+                for (const std::int32_t id : text_ids) {
                     if (sample.ids.size() == static_cast<std::size_t>(s.seq_len)) break;
                     if (id < 0 || static_cast<std::size_t>(id) >= vocab_size) {
                         throw wrapq::invalid_argument(where + ": the tokenizer produced token " + std::to_string(id) +
-                                                      ", outside the model's vocabulary of " + std::to_string(vocab_size));
+                                                      " (" + tokenizer->token_text(id) + "), but the model's vocabulary has " +
+                                                      std::to_string(vocab_size) +
+                                                      " tokens; remove that token from the text, or use the "
+                                                      "tokenizer.json that belongs to the checkpoint");
                     }
                     sample.ids.push_back(id);
                 }

@@ -63,7 +63,7 @@ inline std::string usage_line(std::string_view program) {
 }
 
 inline void print_help(std::string_view program, std::string_view config_name, std::size_t max_positions) {
-    std::cout << usage_line(program) << "Quantizes a Gemma 4 text model compiled for the '" << config_name
+    std::cout << usage_line(program) << "Quantizes a Gemma 4 model compiled for the '" << config_name
               << "' shape with post-training quantization and writes Circle graphs, a JSON report and a logits plot.\n"
                  "Without arguments it runs a built-in default: random weights, a built-in character tokenizer and\n"
                  "built-in English calibration text.\n"
@@ -85,9 +85,12 @@ inline void print_help(std::string_view program, std::string_view config_name, s
               << max_positions
               << " (default 32)\n"
                  "  --chat-template          wrap each paragraph of the text in Gemma's chat template (one user turn)\n"
-                 "  --calibration-images FILE  image-text pairs, one 'IMAGE<TAB>TEXT' per line (PNG, JPEG or .npy;\n"
-                 "                           paths relative to FILE); models with a vision tower only; may be repeated\n"
-                 "  --eval-images FILE       held-out image-text pairs for the report, in the same format\n"
+                 "  --calibration-images FILE\n"
+                 "                           image-text pairs, one 'IMAGE<TAB>TEXT' per line (PNG, JPEG or .npy;\n"
+                 "                           absolute paths or paths relative to FILE); shapes with a vision tower\n"
+                 "                           only; may be repeated\n"
+                 "  --eval-images FILE       held-out image-text pairs for the report, in the same format; may be\n"
+                 "                           repeated\n"
                  "\nQuantization:\n"
                  "  --recipe NAME            'shipped' (default): TICO's shipped Gemma 4 recipe, int16 activations,\n"
                  "                           uint4 projections, uint8 embeddings and lm_head, int16 norms;\n"
@@ -99,7 +102,8 @@ inline void print_help(std::string_view program, std::string_view config_name, s
                  "  --graphs LIST            comma-separated: head, layers, embedding, model, vision, all or none\n"
                  "                           (default all)\n"
                  "  --vision-grid RxC        patch grid of the static vision graph, rows x columns (default: the\n"
-                 "                           largest square grid the tower holds; E2B 36x66, 264 soft tokens)\n"
+                 "                           largest square grid the tower holds, 8x8 for the tiny towers; E2B\n"
+                 "                           36x66, 264 soft tokens)\n"
                  "  --modes LIST             comma-separated: prefill, decode (default both)\n"
                  "  --max-seq N              static sequence capacity of the graphs, 2 to "
               << max_positions
@@ -160,7 +164,7 @@ inline graph_selection parse_modes(const examples::command_line& cli, std::strin
 inline std::pair<long, long> parse_grid(const examples::command_line& cli, const std::string& text) {
     const std::size_t x = text.find('x');
     if (x == std::string::npos || x == 0 || x + 1 == text.size()) {
-        cli.fail("--vision-grid got '" + text + "'; expected ROWSxCOLUMNS, for example 36x66");
+        cli.fail("--vision-grid got '" + text + "'; expected ROWSxCOLUMNS, for example 8x8");
     }
     const std::string rows = text.substr(0, x), columns = text.substr(x + 1);
     return {cli.integer("--vision-grid rows", rows.c_str(), 1, 100000),

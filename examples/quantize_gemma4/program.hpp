@@ -348,15 +348,31 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         // The config is read before the weights, so a typo in it costs no loading time.
         const wrapq::ptq_config config = quantization_config(s);
 
+        // Image options are checked before any work, so a mistake costs no calibration.
+        const bool vision_only = s.graphs.vision && !s.graphs.head && !s.graphs.layers && !s.graphs.embedding &&
+                                 !s.graphs.model;
         if constexpr (wrapq::gemma4::has_vision<C>) {
             const auto [rows, columns] = vision_grid<C.vision>(s);
-            check_grid<C.vision>(rows, columns);  // before any work, so a bad grid costs no calibration
+            check_grid<C.vision>(rows, columns);
+            run.vision_grid = std::to_string(rows) + "x" + std::to_string(columns);
+            if (vision_only && (s.calibration_images.empty() || !s.graphs.prefill)) {
+                throw wrapq::invalid_argument(
+                    "--graphs vision selects only the vision graph, which needs " +
+                    std::string(s.calibration_images.empty() ? "--calibration-images to calibrate the tower"
+                                                              : "--modes prefill (it has no decode form)") +
+                    "; add it, or select other graphs too");
+            }
         } else {
-            if (!s.calibration_images.empty() || !s.eval_images.empty() || s.vision_grid) {
-                throw wrapq::invalid_argument(std::string(program) + " is compiled for the text-only shape " +
-                                              std::string(config_name) +
-                                              ", which has no vision tower; use a program built for a shape with "
-                                              "vision (quantize_gemma4_tiny_full_vocab_vision, for example)");
+            const char* option = !s.calibration_images.empty() ? "--calibration-images"
+                                 : !s.eval_images.empty()     ? "--eval-images"
+                                 : s.vision_grid              ? "--vision-grid"
+                                 : vision_only                ? "--graphs vision"
+                                                              : nullptr;
+            if (option != nullptr) {
+                throw wrapq::invalid_argument(std::string(option) + " needs a vision tower, but this program is compiled "
+                                              "for the text-only shape " + std::string(config_name) +
+                                              "; use a program built for a shape with vision "
+                                              "(quantize_gemma4_tiny_full_vocab_vision, for example)");
             }
         }
         auto lm = std::make_unique<model_type<C>>();
@@ -376,20 +392,23 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                                                                  text_tokenizer, C.tokens, T.vocab_size, s);
             eval_images = collect_image_samples<C.vision>(s.eval_images, "--eval-images", text_tokenizer, C.tokens,
                                                           T.vocab_size, s);
-            if (calibration_images.empty() && s.graphs.vision && !s.quiet) {
+            // A note, so --quiet does not hide it.
+            if (calibration_images.empty() && s.graphs.vision) {
                 std::cerr << "note: no --calibration-images, so the vision tower's activations are not calibrated: "
                              "they stay in float and the vision graph is not written\n";
             }
         }
         run.calibration_images = calibration_images.size();
+        for (const fs::path& list : s.calibration_images) run.calibration_sources.push_back(list.string());
+        for (const fs::path& list : s.eval_images) run.eval_sources.push_back(list.string());
         std::size_t scored = 0;
         for (const auto& sample : held_out.samples) scored += sample.size() > 1 ? sample.size() - 1 : 0;
         if (scored == 0) {
             throw wrapq::invalid_argument("every held-out sample has fewer than 2 tokens, so no token can be scored; "
                                           "give held-out samples of at least 2 tokens (the first predicts the second)");
         }
-        run.calibration_sources = calibration.sources;
-        run.eval_sources = held_out.sources;
+        run.calibration_sources.insert(run.calibration_sources.begin(), calibration.sources.begin(), calibration.sources.end());
+        run.eval_sources.insert(run.eval_sources.begin(), held_out.sources.begin(), held_out.sources.end());
         run.calibration_samples = calibration.samples.size();
         run.calibration_tokens = calibration.tokens;
         if (!s.quiet) {
@@ -443,7 +462,8 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         // From here on nothing checks for Ctrl-C: the renames take microseconds.
         const std::vector<fs::path> written = staging.commit();
         if (!s.quiet) print_summary(std::cout, run, eval);
-        std::cout << "\nwrote " << written.size() << " files to " << s.out.string() << "/";
+        std::cout << (s.quiet ? "" : "\n") << "wrote " << written.size() << (written.size() == 1 ? " file" : " files")
+                  << " to " << s.out.string() << "/";
         if (!run.graphs.empty()) std::cout << " (each NAME.circle with NAME.circle.input<i> and .expected<i> beside it)";
         std::cout << "\n";
         const std::vector<std::string> older = foreign_graphs(s.out, run.graphs);

@@ -32,6 +32,7 @@ struct run_description {
     std::size_t seq_len = 0;
     bool chat_template = false;
     std::vector<std::string> graphs;  ///< File names of the Circle graphs.
+    std::string vision_grid;          ///< Patch grid of the vision graph, "ROWSxCOLUMNS"; empty without vision.
 };
 
 namespace detail {
@@ -97,6 +98,7 @@ inline void write_report(std::ostream& os, const run_description& run, const eva
     os << "    \"image_pairs\": {\"samples\": " << eval.image_samples << ", \"logits\": {" << json_error(eval.image_logits)
        << "}}},\n";
     os << "  \"graphs\": " << json_strings(run.graphs) << ",\n";
+    os << "  \"vision_grid\": " << (run.vision_grid.empty() ? "null" : json_string(run.vision_grid)) << ",\n";
     os << "  \"modules\": ";
     write_site_errors(os, eval.sites.module_outputs(), "output_site");
     os << ",\n  \"sites\": ";
@@ -132,18 +134,22 @@ inline bool is_summary_module(std::string name) {
 inline void print_summary(std::ostream& os, const run_description& run, const evaluation& eval) {
     char line[256];
     os << "\ncalibration: " << run.calibration_samples << " samples, " << run.calibration_tokens << " tokens";
-    if (run.calibration_images > 0) os << ", " << run.calibration_images << " image-text pairs";
+    if (run.calibration_images > 0) {
+        os << ", " << run.calibration_images << (run.calibration_images == 1 ? " image-text pair" : " image-text pairs");
+    }
     os << "\nheld-out:    " << eval.samples << " samples, " << eval.tokens << " tokens";
-    if (eval.image_samples > 0) os << ", " << eval.image_samples << " image-text pairs";
+    if (eval.image_samples > 0) {
+        os << ", " << eval.image_samples << (eval.image_samples == 1 ? " image-text pair" : " image-text pairs");
+    }
     os << "\n";
     const double pf = perplexity_of(eval.float_nll);
     const double pq = perplexity_of(eval.quantized_nll);
     std::snprintf(line, sizeof line, "perplexity:  float %.4g, quantized %.4g (%+.2f%%)\n", pf, pq, 100.0 * (pq - pf) / pf);
     os << line;
-    std::snprintf(line, sizeof line, "\n%-34s %10s %14s %14s\n", "module output", "PEIR", "mean |diff|", "max |diff|");
+    std::snprintf(line, sizeof line, "\n%-48s %10s %14s %14s\n", "module output", "PEIR", "mean |diff|", "max |diff|");
     os << line;
     auto row = [&](const std::string& name, const wrapq::running_error& e) {
-        std::snprintf(line, sizeof line, "%-34s %10.5f %14.6g %14.6g\n", name.c_str(), static_cast<double>(e.peir()),
+        std::snprintf(line, sizeof line, "%-48s %10.5f %14.6g %14.6g\n", name.c_str(), static_cast<double>(e.peir()),
                       e.mean_abs_diff(), static_cast<double>(e.max_diff()));
         os << line;
     };

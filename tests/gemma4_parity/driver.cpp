@@ -20,6 +20,7 @@
 #include <wrapq/models/gemma4/checkpoint.hpp>
 
 #include "describe_config.hpp"
+#include "driver_output.hpp"
 
 #include <bit>
 #include <cstdio>
@@ -33,25 +34,14 @@
 #include <string>
 #include <vector>
 
-static_assert(std::endian::native == std::endian::little, "the output files are raw little-endian float32");
-
 namespace {
 
 namespace fs = std::filesystem;
 using namespace wrapq;
 using wrapq_test::describe;
 
-void write_f32(const fs::path& path, const tensor& t) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(float)));
-    if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-std::string shape_json(const tensor& t) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < t.dimension(); ++i) s += (i ? ", " : "") + std::to_string(t.shape()[i]);
-    return s + "]";
-}
+using wrapq_test::shape_json;
+using wrapq_test::write_f32;
 
 nn::token_ids parse_ids(const std::string& text) {
     std::vector<std::int64_t> values;

@@ -20,6 +20,7 @@
 #include <wrapq/models/gemma4/checkpoint.hpp>
 
 #include "describe_config.hpp"
+#include "driver_output.hpp"
 
 #include <bit>
 #include <cstdint>
@@ -34,7 +35,7 @@
 #include <string>
 #include <vector>
 
-static_assert(std::endian::native == std::endian::little, "the files are raw little-endian arrays");
+static_assert(std::endian::native == std::endian::little, "the .npy files are read as little-endian arrays");
 
 namespace {
 
@@ -114,17 +115,8 @@ gemma4::vision_input read_image(const fs::path& pixels_path, const fs::path& pos
     return in;
 }
 
-void write_f32(const fs::path& path, const tensor& t) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(float)));
-    if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-std::string shape_json(const tensor& t) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < t.dimension(); ++i) s += (i ? ", " : "") + std::to_string(t.shape()[i]);
-    return s + "]";
-}
+using wrapq_test::shape_json;
+using wrapq_test::write_f32;
 
 template <auto C>
 int run(int argc, char** argv) {

@@ -17,25 +17,9 @@
 using namespace wrapq;
 using namespace wrapq::gemma4;
 using wrapq_test::bits;
+using wrapq_test::map_source;
 
 namespace {
-
-/// An in-memory TensorSource, so binding rules are tested without files.
-struct map_source {
-    std::map<std::string, tensor> tensors;
-
-    std::string label() const { return "memory.safetensors"; }
-    std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& [name, value] : tensors) out.push_back(name);
-        return out;
-    }
-    std::vector<std::size_t> shape(const std::string& name) const {
-        const auto& s = tensors.at(name).shape();
-        return {s.begin(), s.end()};
-    }
-    tensor load(const std::string& name) const { return tensors.at(name); }
-};
 
 static_assert(io::TensorSource<map_source>);
 

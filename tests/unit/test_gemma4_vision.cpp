@@ -21,6 +21,7 @@ using namespace wrapq;
 using namespace wrapq::gemma4;
 using wrapq_test::error_message;
 using wrapq_test::has;
+using wrapq_test::map_source;
 
 namespace {
 
@@ -80,23 +81,6 @@ std::vector<std::string> observer_names(auto& model) {
     for_each_observer(model, [&](const std::string& name, auto&) { names.push_back(name); });
     return names;
 }
-
-/// An in-memory TensorSource holding a model's parameters under their own names.
-struct map_source {
-    std::map<std::string, tensor> tensors;
-
-    std::string label() const { return "memory.safetensors"; }
-    std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& [name, value] : tensors) out.push_back(name);
-        return out;
-    }
-    std::vector<std::size_t> shape(const std::string& name) const {
-        const auto& s = tensors.at(name).shape();
-        return {s.begin(), s.end()};
-    }
-    tensor load(const std::string& name) const { return tensors.at(name); }
-};
 
 }  // namespace
 

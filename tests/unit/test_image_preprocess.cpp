@@ -90,6 +90,21 @@ BOOST_AUTO_TEST_CASE(target_size_thin_strips) {
     BOOST_TEST((image::fit_image_size(1, 1000, {16, 3, 70}) == image::image_size{48, 3360}));
 }
 
+BOOST_AUTO_TEST_CASE(target_size_position_table_limit) {
+    // The tiny tower: p = 4, k = 2, 16 soft tokens (64 patches), 8 positions per axis.
+    // 1920 x 1080: s = sqrt(64 * 16 / (1080 * 1920)) = 0.02222, so H = 24 and
+    // W = floor(42.67 / 8) * 8 = 40, 10 patch columns. The table has 8, so W shrinks to 4 blocks, 32 pixels.
+    const image::patch_settings unlimited{4, 2, 16, 0};
+    const image::patch_settings tiny{4, 2, 16, 8};
+    BOOST_TEST((image::fit_image_size(1080, 1920, unlimited) == image::image_size{24, 40}));
+    BOOST_TEST((image::fit_image_size(1080, 1920, tiny) == image::image_size{24, 32}));
+    BOOST_TEST((image::fit_image_size(1920, 1080, tiny) == image::image_size{32, 24}));
+    // A table of 7 positions still allows 3 whole blocks of 2 patches.
+    BOOST_TEST((image::fit_image_size(1080, 1920, {4, 2, 16, 7}) == image::image_size{24, 24}));
+    // E2B's 10240 positions never bind.
+    BOOST_TEST((image::fit_image_size(1080, 1920, {16, 3, 280, 10240}) == image::image_size{576, 1056}));
+}
+
 BOOST_AUTO_TEST_CASE(target_size_invalid_arguments) {
     const std::string zero = error_message<wrapq::invalid_argument>([] { (void)image::fit_image_size(0, 10, e2b); });
     BOOST_TEST(has(zero, "0 x 10 pixels"), zero);

@@ -5,7 +5,9 @@
 
 #include <bit>
 #include <cstdint>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace wrapq_test {
@@ -30,5 +32,22 @@ inline wrapq::tensor random_tensor(std::vector<std::size_t> shape, unsigned seed
 }
 
 inline std::vector<float> to_vector(const wrapq::tensor& t) { return {t.begin(), t.end()}; }
+
+/// An in-memory TensorSource (see wrapq/io/bind.hpp), so binding rules are tested without files.
+struct map_source {
+    std::map<std::string, wrapq::tensor> tensors;
+
+    std::string label() const { return "memory.safetensors"; }
+    std::vector<std::string> names() const {
+        std::vector<std::string> out;
+        for (const auto& [name, value] : tensors) out.push_back(name);
+        return out;
+    }
+    std::vector<std::size_t> shape(const std::string& name) const {
+        const auto& s = tensors.at(name).shape();
+        return {s.begin(), s.end()};
+    }
+    wrapq::tensor load(const std::string& name) const { return tensors.at(name); }
+};
 
 }  // namespace wrapq_test

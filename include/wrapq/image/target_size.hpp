@@ -31,7 +31,11 @@ struct image_size {
 ///      pooled block per side (a 10000 x 1 strip becomes 13440 x 48 for E2B);
 ///   3. while (H / p) * (W / p) > N, the larger side (the height on a tie)
 ///      shrinks by m. Step 2 is the only way to exceed N, so only very thin
-///      images take this step.
+///      images take this step;
+///   4. with settings.max_grid_side set, a side of more patches than that
+///      shrinks to floor(max_grid_side / k) blocks (at least one). Gemma 4's
+///      tables hold 10240 positions, so only small test towers take this step,
+///      and it stretches wide or tall images there.
 ///
 /// NOTE: Hugging Face's Gemma 4 processor is not available to compare with.
 /// This rule reproduces the one published example, a 1920 x 1080 (width x
@@ -46,6 +50,7 @@ struct image_size {
 ///   const image::patch_settings e2b{16, 3, 280};
 ///   image::fit_image_size(1080, 1920, e2b);  // {576, 1056}: 36 x 66 patches, 264 soft tokens
 ///   image::fit_image_size(100, 100, e2b);    // {768, 768}: scaled up, 48 x 48 = 2304 patches
+///   image::fit_image_size(1080, 1920, {4, 2, 16, 8});   // {24, 32}: 6 x 8 patches, not 6 x 10
 /// @endcode
 inline image_size fit_image_size(std::size_t height, std::size_t width, const patch_settings& settings) {
     check_patch_settings(settings);
@@ -74,6 +79,14 @@ inline image_size fit_image_size(std::size_t height, std::size_t width, const pa
     const std::size_t smaller = size.height >= size.width ? size.width : size.height;
     const std::size_t k = settings.pooling_kernel;
     larger = std::min(larger, max_patches / (smaller / p) / k * m);
+
+    // A side longer than the position tables shrinks to the longest whole
+    // number of blocks they cover, at least one block.
+    if (settings.max_grid_side != 0) {
+        const std::size_t limit = std::max<std::size_t>(1, settings.max_grid_side / k) * m;
+        size.height = std::min(size.height, limit);
+        size.width = std::min(size.width, limit);
+    }
     return size;
 }
 

@@ -161,7 +161,6 @@ value emit_vision_tower(graph_emitter& e, const vision_model<V>& tower,
                         const multimodal_embedder<V.hidden_size, TextHidden>& embedder, const value& pixels,
                         const patch_positions& positions) {
     constexpr auto hidden = static_cast<std::int32_t>(V.hidden_size);
-    const auto n = static_cast<std::int32_t>(positions.shape()[0]);
     const std::size_t valid = vision_input{tensor{}, positions}.valid_patches() / (V.pooling_kernel * V.pooling_kernel);
 
     // Patch embedder: pixel scaling, projection, the baked position template.
