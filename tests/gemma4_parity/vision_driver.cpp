@@ -1,8 +1,8 @@
 // Loads a Gemma 4 checkpoint with a vision tower into a compile-time
-// for_conditional_generation, runs the float forward on token ids and
-// images, and writes the soft tokens, the merged embeddings and the logits,
-// so that tests/python/gemma4_vision_parity.py can compare them with the
-// independent PyTorch reference in tests/python/gemma4_vision_reference.py.
+// for_conditional_generation and runs the float forward on token ids and
+// images. It writes the soft tokens, the merged embeddings and the logits,
+// which tests/python/gemma4_vision_parity.py compares with the independent
+// PyTorch reference in tests/python/gemma4_vision_reference.py.
 //
 // Usage:
 //   wrapq_gemma4_vision_parity describe CONFIG

@@ -3,11 +3,11 @@
 
 Usage: check_vision_report.py --out DIR --calibration-pairs N --eval-pairs M --vision-layers L
 
-The report must count N calibration and M held-out image-text pairs, give a
-finite logits error for the held-out pairs, list every module of the vision
-tower (patch embedder, L encoder layers, pooler, the tower, the embedder)
-with a finite PEIR, and hold quantization parameters for every vision
-observer. The expected module names come from the architecture notes, not
+The report must count N calibration and M held-out image-text pairs and
+give a finite logits error for the held-out pairs. It must list every
+module of the vision tower (patch embedder, L encoder layers, pooler, the
+tower, the embedder) with a finite PEIR, and hold quantization parameters
+for every vision observer. The expected module names come from the architecture notes, not
 from the program. Exits 1 with the first problem.
 """
 

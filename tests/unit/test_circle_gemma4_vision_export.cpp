@@ -50,7 +50,7 @@ std::size_t count_ops(const circle::model& m, circle::builtin_operator op) {
     return n;
 }
 
-/// Largest difference between the interpreter's output and the expected
+/// Returns the largest difference between the interpreter's output and the expected
 /// output of graph `g`, in steps of the output's scale.
 double worst_steps(const exporter::exported_graph& g) {
     const test::interpreter_result r = test::run_circle(g.model, g.sample_inputs);

@@ -47,7 +47,7 @@ constexpr conditional_config<1> tico_tiny{
     }(),
     .tokens = tiny_tokens};
 
-/// An image of `rows` x `columns` patches of the tiny tower, padded to
+/// Returns an image of `rows` x `columns` patches of the tiny tower, padded to
 /// `capacity` patches, with pixel values from a fixed pattern shifted by `seed`.
 vision_input tiny_image(std::size_t rows, std::size_t columns, std::size_t capacity, int seed = 0) {
     constexpr std::size_t dim = tiny_vision.patch_dim();
