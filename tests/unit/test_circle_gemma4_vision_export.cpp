@@ -68,7 +68,7 @@ double worst_steps(const exporter::exported_graph& g) {
 BOOST_AUTO_TEST_SUITE(gemma4_vision_export)
 
 BOOST_AUTO_TEST_CASE(e2b_default_profile_positions) {
-    // ptq-semantics.md 8.10: x runs fastest; 2376 valid and 144 padding patches.
+    // The reference's default profile: x runs fastest, then 2376 valid and 144 padding patches.
     const patch_positions p = exporting::profile_positions(36, 66, 2520);
     BOOST_TEST(p(0, 0) == 0);
     BOOST_TEST(p(0, 1) == 0);
@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(e2b_default_profile_positions) {
     BOOST_TEST(has(m, "81 patches, more than the capacity of 64"));
 }
 
-BOOST_AUTO_TEST_CASE(clipped_tower_graph_matches_the_forward) {
+BOOST_AUTO_TEST_CASE(clipped_tower_matches_forward) {
     const patch_positions profile = exporting::profile_positions(6, 4, 64);
     auto model = calibrated_model<tiny_conditional_clipped>(profile);
     const exporter::exported_graph g = vision_graph(*model, profile);
@@ -114,8 +114,11 @@ BOOST_AUTO_TEST_CASE(clipped_tower_graph_matches_the_forward) {
         const circle::tensor& in = sg.tensors[static_cast<std::size_t>(node.inputs[0])];
         const circle::tensor& bound = sg.tensors[static_cast<std::size_t>(node.inputs[1])];
         const circle::tensor& out = sg.tensors[static_cast<std::size_t>(node.outputs[0])];
-        BOOST_TEST_REQUIRE((in.quant && bound.quant && out.quant));
-        BOOST_TEST((*in.quant == *bound.quant && *in.quant == *out.quant), "operands of " << out.name);
+        BOOST_TEST_REQUIRE(in.quant.has_value());
+        BOOST_TEST_REQUIRE(bound.quant.has_value());
+        BOOST_TEST_REQUIRE(out.quant.has_value());
+        BOOST_TEST((*in.quant == *bound.quant), "bound of " << out.name);
+        BOOST_TEST((*in.quant == *out.quant), "output of " << out.name);
     }
     circle::validate(g.model);  // throws when a quantized tensor lacks qparams
 
@@ -125,7 +128,7 @@ BOOST_AUTO_TEST_CASE(clipped_tower_graph_matches_the_forward) {
     BOOST_TEST(worst_steps(g) <= 64.0);
 }
 
-BOOST_AUTO_TEST_CASE(standardized_tower_graph_matches_the_forward) {
+BOOST_AUTO_TEST_CASE(standardized_tower_matches_forward) {
     const patch_positions profile = exporting::profile_positions(4, 4, 64);
     auto model = calibrated_model<tiny_conditional>(profile);
     const exporter::exported_graph g = vision_graph(*model, profile);

@@ -84,7 +84,7 @@ std::vector<std::string> observer_names(auto& model) {
 
 }  // namespace
 
-// Appendix A of the PTQ semantics: observer counts per wrapper.
+// Observer counts of the reference's wrappers, children included.
 static_assert(observer_count<clippable_linear<8, 8, true>> == 3);
 static_assert(observer_count<vision_attention<tiny_vision>> == 47);
 static_assert(observer_count<vision_encoder_layer<tiny_vision>> == 73);
@@ -94,7 +94,7 @@ static_assert(observer_count<vision_pooler<tiny_vision>> == 6);
 static_assert(observer_count<vision_model<tiny_vision>> == 5 + 10 + (5 + 73 * 2) + 6);
 static_assert(observer_count<vision_model<tiny_vision_clipped>> == 2 + 10 + (5 + 73 * 2) + 6);
 static_assert(observer_count<multimodal_embedder<32, 16>> == 6);
-// The spec's worked total for TICO's tiny model: text 115, vision 99, Gemma4Model 222, all 228.
+// TICO's tiny model: text 115, vision 99, Gemma4Model 222, all 228 (counted from the wrappers' own lists).
 static_assert(observer_count<text_model<tico_tiny.text>> == 115);
 static_assert(observer_count<vision_model<tico_tiny.vision>> == 99);
 static_assert(observer_count<multimodal_model<tico_tiny>> == 222);
@@ -103,7 +103,7 @@ static_assert(observer_count<vision_model<e2b_vision>> == 2 + 10 + (5 + 73 * 16)
 
 BOOST_AUTO_TEST_SUITE(gemma4_vision)
 
-BOOST_AUTO_TEST_CASE(names_order_and_each_observer_once) {
+BOOST_AUTO_TEST_CASE(names_order_and_single_visits) {
     auto model = std::make_unique<for_conditional_generation<tiny_conditional>>();
     const std::vector<std::string> names = observer_names(*model);
     BOOST_TEST_REQUIRE(names.size() == observer_count<for_conditional_generation<tiny_conditional>>);
@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(names_order_and_each_observer_once) {
     BOOST_TEST(std::all_of(visits.begin(), visits.end(), [](const auto& kv) { return kv.second == 1; }));
 }
 
-BOOST_AUTO_TEST_CASE(clip_bounds_are_parameters_only_when_clipped) {
+BOOST_AUTO_TEST_CASE(clip_bounds_only_when_clipped) {
     auto count_bounds = [](auto& model) {
         std::size_t n = 0;
         for_each_parameter(model, [&](const std::string& name, auto&) { n += name.ends_with("input_min") ? 1 : 0; });
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(clip_bounds_are_parameters_only_when_clipped) {
     BOOST_TEST(count_bounds(*plain) == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(clippable_linear_clamps_input_and_output) {
+BOOST_AUTO_TEST_CASE(clippable_linear_clamps_both_sides) {
     clippable_linear<2, 2, true> proj;
     proj.linear.weight.assign(tensor{{1.0f, 0.0f}, {0.0f, 1.0f}});
     proj.input_min.value() = -1.0f;
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(rope_tables_by_hand) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(padding_mask_and_pooling_matrix_by_hand) {
+BOOST_AUTO_TEST_CASE(mask_and_pooling_by_hand) {
     // A 2 x 4 grid padded to 16 patches, k = 2: 4 outputs, tokens 0 and 1 real.
     const vision_input in = tiny_image(2, 4, 16);
     const tensor mask = vision_padding_mask(in.positions, -120.0f);
@@ -248,7 +248,7 @@ BOOST_AUTO_TEST_CASE(patch_embedder_by_hand) {
     BOOST_TEST(out(0, 6, 1) == -1.0f);
 }
 
-BOOST_AUTO_TEST_CASE(encoder_is_bidirectional_and_position_driven) {
+BOOST_AUTO_TEST_CASE(encoder_bidirectional_and_positional) {
     // Reordering the patch list (pixels and positions together) reorders the
     // encoder output: attention is bidirectional and RoPE follows positions.
     auto tower = std::make_unique<vision_model<tiny_vision>>();
@@ -284,7 +284,7 @@ BOOST_AUTO_TEST_CASE(soft_tokens_ignore_padding) {
     BOOST_TEST((a == b));
 }
 
-BOOST_AUTO_TEST_CASE(images_replace_placeholders_in_order_unscaled) {
+BOOST_AUTO_TEST_CASE(images_fill_placeholders_in_order) {
     auto model = std::make_unique<for_conditional_generation<tiny_conditional>>();
     fill_random_weights(*model, 21);
     model->tie_lm_head();
@@ -375,7 +375,7 @@ BOOST_AUTO_TEST_CASE(input_errors_name_the_problem) {
     BOOST_TEST(has(m, "without a vision tower"));
 }
 
-BOOST_AUTO_TEST_CASE(image_text_calibration_reaches_every_observer) {
+BOOST_AUTO_TEST_CASE(image_calibration_reaches_every_observer) {
     auto model = std::make_unique<for_conditional_generation<tiny_conditional_clipped>>();
     fill_random_weights(*model, 31);
     model->tie_lm_head();
@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE(image_text_calibration_reaches_every_observer) {
     BOOST_TEST(m.peir < 0.15);  // int16 everywhere keeps the logits close (measured 0.052)
 }
 
-BOOST_AUTO_TEST_CASE(text_only_calibration_follows_the_uncalibrated_rule) {
+BOOST_AUTO_TEST_CASE(text_only_calibration_leaves_vision_float) {
     auto model = std::make_unique<for_conditional_generation<tiny_conditional>>();
     fill_random_weights(*model, 32);
     prepare(*model, ptq_config{});
@@ -421,7 +421,7 @@ BOOST_AUTO_TEST_CASE(text_only_calibration_follows_the_uncalibrated_rule) {
     BOOST_TEST(model->model.per_layer_inputs.mode == ptq_mode::quantized);
 }
 
-BOOST_AUTO_TEST_CASE(position_table_observer_is_fixed_to_int16) {
+BOOST_AUTO_TEST_CASE(position_table_fixed_int16) {
     auto tower = std::make_unique<vision_model<tiny_vision>>();
     fill_random_weights(*tower, 41);
     prepare(*tower, ptq_config{});  // uint8 everywhere by default
@@ -434,7 +434,7 @@ BOOST_AUTO_TEST_CASE(position_table_observer_is_fixed_to_int16) {
     BOOST_TEST(p->zero_point[0] == 0);
 }
 
-BOOST_AUTO_TEST_CASE(checkpoint_binding_reads_vision_and_reports_audio) {
+BOOST_AUTO_TEST_CASE(binding_reads_vision_reports_audio) {
     auto original = std::make_unique<for_conditional_generation<tiny_conditional_clipped>>();
     fill_random_weights(*original, 51);
     original->model.vision_tower.encoder.layers[0].self_attn.q_proj.input_max.value() = inf;
