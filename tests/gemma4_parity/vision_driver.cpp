@@ -9,7 +9,7 @@
 //   wrapq_gemma4_vision_parity run CONFIG CHECKPOINT_DIR IDS.npy OUT_DIR [PIXELS.npy POSITIONS.npy]...
 //
 // CONFIG is vision (tiny_conditional) or vision-clipped
-// (tiny_conditional_clipped). IDS.npy holds integer ids of shape (S,) or
+// (tiny_conditional_clipped). IDS.npy contains integer ids of shape (S,) or
 // (1, S); PIXELS.npy float32 (N, 3 p^2) and POSITIONS.npy integers (N, 2)
 // per image. `describe` prints the configuration as config.json would hold
 // it; `run` writes OUT_DIR/image_<k>_pooled.f32, image_<k>_soft_tokens.f32,

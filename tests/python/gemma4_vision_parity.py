@@ -9,10 +9,9 @@ script:
 2. writes a checkpoint directory with gemma4_checkpoint.py, with BF16 storage
    for every case and with F32 storage for case (c);
 3. runs gemma4_vision_reference.py and the driver on the same token ids and
-   images. The four cases are (a) one image of 4 x 4 patches without
-   padding, (b) one image of 2 rows x 4 columns padded to 16 patches, (c) two
-   images with different grids in one sequence, one of them padded, and
-   (d) text only;
+   images. Case (a) is one image of 4 x 4 patches without padding, (b) one
+   image of 2 rows x 4 columns padded to 16 patches, (c) two images with
+   different grids in one sequence, one of them padded, and (d) text only;
 4. compares every image's soft tokens and pooled features, the merged input
    embeddings and the logits by max |wrapq - reference| / max |reference|.
 

@@ -53,7 +53,7 @@ The tensors are, in this order, first for each image k = 0, 1, ...:
                                         embeddings, entering encoder layer 0
     image_<k>_encoder_out   (N, Dv)     after the last encoder layer
     image_<k>_pooled        (V, Dv)     pooled, times sqrt(Dv), standardized
-                                        when the config says so
+                                        when the config sets standardize
     image_<k>_soft_tokens   (V, D)      after the embedder, as merged
 
 and then for the text model:

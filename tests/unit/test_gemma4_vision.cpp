@@ -4,7 +4,9 @@
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
+#include <wrapq/io/json.hpp>
 #include <wrapq/models/gemma4/checkpoint.hpp>
+#include <wrapq/models/gemma4/hf_config.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -469,6 +471,60 @@ BOOST_AUTO_TEST_CASE(binding_reads_vision_reports_audio) {
     file.tensors["model.vision_tower.patch_embedder.input_proj.weight"](0, 0) = inf;
     m = error_message<value_error>([&] { load_checkpoint(*again, file); });
     BOOST_TEST(has(m, "patch_embedder.input_proj.weight"));
+}
+
+BOOST_AUTO_TEST_CASE(hf_config_compares_vision) {
+    // tiny_conditional as config.json would hold it, written out by hand.
+    const std::string text = R"({"text_config": {"vocab_size": 128, "hidden_size": 16, "num_hidden_layers": 2,
+        "layer_types": ["sliding_attention", "full_attention"], "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 4, "global_head_dim": 4, "intermediate_size": 32, "hidden_size_per_layer_input": 8,
+        "vocab_size_per_layer_input": 128, "sliding_window": 8, "final_logit_softcapping": 30.0,
+        "max_position_embeddings": 128},
+      "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 8, "patch_size": 4, "pooling_kernel_size": 2,
+        "position_embedding_size": 8, "use_clipped_linears": false, "standardize": true},
+      "image_token_id": 10, "boi_token_id": 8, "eoi_token_id": 9})";
+    const auto compare = [](const std::string& json) { return compare_hf_config<tiny_conditional>(io::parse_json(json)); };
+    BOOST_TEST(!compare(text).has_value());
+
+    std::string wider = text;
+    wider.replace(wider.find("\"hidden_size\": 32"), 17, "\"hidden_size\": 48");
+    const auto size = compare(wider);
+    BOOST_TEST_REQUIRE(size.has_value());
+    BOOST_TEST(size->path == "vision_config.hidden_size");
+    BOOST_TEST(size->found == "48");
+
+    std::string clipped = text;
+    clipped.replace(clipped.find("false"), 5, "true");
+    const auto clip = compare(clipped);
+    BOOST_TEST_REQUIRE(clip.has_value());
+    BOOST_TEST(clip->path == "vision_config.use_clipped_linears");
+
+    std::string other_id = text;
+    other_id.replace(other_id.find("\"image_token_id\": 10"), 20, "\"image_token_id\": 11");
+    const auto id = compare(other_id);
+    BOOST_TEST_REQUIRE(id.has_value());
+    BOOST_TEST(id->path == "image_token_id");
+
+    const auto missing = compare(text.substr(0, text.find(",\n      \"vision_config\"")) + "}");
+    BOOST_TEST_REQUIRE(missing.has_value());
+    BOOST_TEST(missing->path == "vision_config");
+    BOOST_TEST(missing->found == "absent");
+}
+
+BOOST_AUTO_TEST_CASE(placeholder_count_before_tower) {
+    // A malformed image after a valid one: the count check reads positions
+    // only, so the second image's shape error is raised before any tower pass
+    // and the observers, in calibration mode, see nothing.
+    auto model = std::make_unique<for_conditional_generation<tiny_conditional>>();
+    fill_random_weights(*model, 23);
+    prepare(*model, ptq_config{});
+    const vision_input good = tiny_image(4, 4, 16);
+    vision_input bad = good;
+    bad.pixel_values = xt::zeros<float>({std::size_t{16}, std::size_t{47}});
+    const std::string m = error_message<shape_error>([&] { model->forward(ids_of(image_prompt(8)), {good, bad}); });
+    BOOST_TEST(has(m, "(patches, 48)"));
+    BOOST_TEST(model->model.vision_tower.patch_embedder.act_in.observed_count() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

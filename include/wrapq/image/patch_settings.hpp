@@ -30,7 +30,7 @@ struct patch_settings {
     std::size_t pooling_kernel = 3;
     /// Maximum number of soft tokens (pooled outputs) per image.
     std::size_t max_soft_tokens = 280;
-    /// Longest side of the patch grid, in patches; 0 means no limit. A
+    /// Maximum side of the patch grid, in patches, or 0 for no limit. A
     /// tower's position tables have position_embedding_size rows per axis
     /// (10240 for Gemma 4, 8 for the tiny test tower), so no grid side may be longer.
     std::size_t max_grid_side = 0;

@@ -71,8 +71,8 @@ inline bool is_audio_tensor(const std::string& name) {
 /// vision the tower under "model.vision_tower." and the embedder under
 /// "model.embed_vision.", including the four clamp bounds of each clipped
 /// linear, which may be infinite. Audio tensors are accepted and reported as
-/// ignored (see unquantized_tensor_patterns); the report's `ignored` list
-/// tells a caller what to mention.
+/// ignored (see unquantized_tensor_patterns), so a caller can name them
+/// from the report's `ignored` list.
 template <auto C, io::TensorSource S>
 io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& source, bool strict = false) {
     io::bind_options options = text_bind_options<C>("model.language_model.", strict);

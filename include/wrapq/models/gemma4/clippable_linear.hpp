@@ -19,8 +19,8 @@ namespace wrapq::gemma4 {
 ///   y = clamp(linear(clamp(x, input_min, input_max)), output_min, output_max)
 ///
 /// The clamps run in float and have no observers of their own, as in the
-/// reference: the inner `act_in` sees the clamped input, and the clamped
-/// output is observed by whatever consumes it. Bounds may be infinite, and
+/// reference: the inner `act_in` observes the clamped input, and the
+/// clamped output is observed by whatever consumes it. Bounds may be infinite, and
 /// they start infinite so that an unloaded model computes a plain linear.
 ///
 /// Example:

@@ -79,7 +79,7 @@ public:
         }
     }
 
-    /// What the language model receives: the merged embeddings (B, S, hidden)
+    /// Inputs of the language model: the merged embeddings (B, S, hidden)
     /// and, with per-layer inputs, their token part (B, S, L, P).
     struct merged_inputs {
         tensor embeds;
@@ -156,13 +156,15 @@ private:
     }
 
     void merge_images(tensor& h, const std::vector<std::size_t>& slots, const std::vector<vision_input>& images) {
-        std::vector<tensor> rows;
+        // The soft-token counts come from the patch positions, so a prompt
+        // with the wrong number of placeholders fails before any tower pass.
         std::size_t total = 0;
         std::string counts;
         for (std::size_t k = 0; k < images.size(); ++k) {
-            rows.push_back(image_embeddings(images[k]));
-            total += rows.back().shape()[0];
-            counts += (k ? ", " : "") + std::to_string(rows.back().shape()[0]);
+            check_vision_input(images[k], V.patch_dim(), V.position_embedding_size, V.pooling_kernel);
+            const std::size_t tokens = images[k].valid_patches() / (V.pooling_kernel * V.pooling_kernel);
+            total += tokens;
+            counts += (k ? ", " : "") + std::to_string(tokens);
         }
         if (total != slots.size()) {
             throw value_error("gemma4::multimodal_model: the token ids hold " + std::to_string(slots.size()) +
@@ -172,7 +174,8 @@ private:
         }
         constexpr std::size_t hidden = T.dims.hidden_size;
         std::size_t next = 0;
-        for (const tensor& r : rows) {
+        for (const vision_input& image : images) {
+            const tensor r = image_embeddings(image);
             for (std::size_t t = 0; t < r.shape()[0]; ++t, ++next) {
                 std::copy_n(&r(t, 0), hidden, h.data() + slots[next] * hidden);
             }

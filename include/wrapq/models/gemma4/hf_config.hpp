@@ -432,8 +432,8 @@ inline hf_object text_section(const io::json_value& root, const std::string& sou
     return hf_object(*text, "text_config.", source);
 }
 
-/// vision_config of a model with a vision tower: the sizes, the patch grid,
-/// the clipping and standardize switches and the placeholder ids. Required
+/// Compares vision_config of a model with a vision tower: the sizes, the
+/// patch grid, the clipping and standardize switches and the placeholder ids. Required
 /// keys have no default here, because Gemma4VisionConfig's defaults
 /// describe the large towers, not every published one.
 template <auto C>
@@ -443,6 +443,7 @@ std::optional<config_mismatch> compare_vision(const io::json_value& root, const 
         return config_mismatch{"vision_config", section ? json_value_text(*section) : "absent", "",
                                "an object with the vision tower's settings"};
     }
+
     const hf_object v(*section, "vision_config.", source);
     constexpr vision_config expected = C.vision;
     const std::pair<std::string_view, std::size_t> sizes[] = {
@@ -455,12 +456,14 @@ std::optional<config_mismatch> compare_vision(const io::json_value& root, const 
         const std::uint64_t found = v.required_integer(key);
         if (found != value) return config_mismatch{v.path(key), std::to_string(found), "", std::to_string(value)};
     }
+
     const std::pair<std::string_view, bool> switches[] = {{"use_clipped_linears", expected.clipped_linears},
                                                           {"standardize", expected.standardize}};
     for (const auto& [key, value] : switches) {
         const bool found = v.boolean(key).value_or(false);
         if (found != value) return config_mismatch{v.path(key), bool_text(found), "", bool_text(value)};
     }
+
     const hf_object top(root, "", source);
     const std::pair<std::string_view, std::int64_t> ids[] = {
         {"image_token_id", C.tokens.image}, {"boi_token_id", C.tokens.boi}, {"eoi_token_id", C.tokens.eoi}};

@@ -12,11 +12,11 @@
 
 namespace wrapq::gemma4 {
 
-/// Fills every parameter of `model` from a generator seeded with `seed`:
-/// norm weights and the vision std_scale 1 + 0.1 N(0, 1), layer scalars 1,
-/// clamp bounds of clipped linears -2.5 (`*_min`) and 2.5 (`*_max`), so
-/// that they clip now and then, and every other weight N(0, 1) / sqrt(fan-in),
-/// where the fan-in is the last extent. Same seed,
+/// Fills every parameter of `model` from a generator seeded with `seed`.
+/// Norm weights and the vision std_scale get 1 + 0.1 N(0, 1), layer scalars
+/// 1, and clamp bounds of clipped linears -2.5 (`*_min`) and 2.5 (`*_max`),
+/// so that they clip now and then. Every other weight gets
+/// N(0, 1) / sqrt(fan-in), where the fan-in is the last extent. Same seed,
 /// same model type: same weights, on any machine with the same standard library.
 ///
 /// Example:

@@ -271,7 +271,7 @@ public:
         return combine_per_layer_inputs(per_layer_token_part(ids), embeds);
     }
 
-    /// The token-identity part of the per-layer inputs, (B, S, L, P):
+    /// Returns the token-identity part of the per-layer inputs, (B, S, L, P):
     /// fq(E_pl[ids] * sqrt(P), per_layer_token_inputs).
     tensor per_layer_token_part(const nn::token_ids& ids) requires has_ple {
         const std::size_t batch = ids.shape()[0], seq = ids.shape()[1];

@@ -111,8 +111,9 @@ constexpr auto text_part() {
 }
 
 /// Tower of TICO's tests: hidden 32, MLP 64, 2 layers, 4 heads, 2 KV heads,
-/// head dim 8, 4 x 4 patches, 2 x 2 pooling, 8 positions per axis (so grids
-/// up to 8 x 8 patches), 16 soft tokens per image, standardized, no clipping.
+/// head dim 8, 4 x 4 patches and 2 x 2 pooling. It has 8 positions per axis
+/// (grids up to 8 x 8 patches) and 16 soft tokens per image, is
+/// standardized and does not clip.
 inline constexpr vision_config tiny_vision{
     .hidden_size = 32,
     .intermediate_size = 64,

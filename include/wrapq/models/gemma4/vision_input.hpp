@@ -48,9 +48,9 @@ struct vision_input {
 };
 
 /// Checks that `in` fits a tower with `patch_dim` values per patch, position
-/// tables of `table_size` rows and pooling kernel `k`: matching shapes,
-/// valid patches before padding, positions inside the tables, a patch count
-/// divisible by k^2, and a grid whose sides are multiples of k.
+/// tables of `table_size` rows and pooling kernel `k`. That means matching
+/// shapes, valid patches before padding and positions inside the tables. The
+/// patch count must be divisible by k^2 and the grid's sides multiples of k.
 /// Throws shape_error or value_error naming the first problem.
 inline void check_vision_input(const vision_input& in, std::size_t patch_dim, std::size_t table_size, std::size_t k) {
     const std::size_t n = in.pixel_values.dimension() == 2 ? in.pixel_values.shape()[0] : 0;

@@ -87,7 +87,7 @@ public:
         return out;
     }
 
-    /// The table the forward uses: fake-quantized after convert, float otherwise.
+    /// Returns the table the forward uses: fake-quantized after convert, float otherwise.
     const tensor& table() const {
         return nn::weight_site::select(table_observer, position_embedding_table.value, quantized_table_);
     }

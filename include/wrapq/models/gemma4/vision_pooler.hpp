@@ -15,7 +15,7 @@
 
 namespace wrapq::gemma4 {
 
-/// The pooling matrix W (V, N) of the reference: patch i at (x, y) (ids
+/// Returns the reference's pooling matrix W (V, N): patch i at (x, y) (ids
 /// clamped at 0) feeds soft token floor(x / k) + (columns / k) floor(y / k)
 /// with weight 1 / k^2, where columns is the largest x plus one and
 /// V = N / k^2. Multiplying by W averages each k x k block of patches.

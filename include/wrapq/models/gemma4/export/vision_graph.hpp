@@ -1,10 +1,10 @@
 // wrapq/models/gemma4/export/vision_graph.hpp: the static vision graph, pixels of a fixed patch grid to soft tokens.
 //
-// The graph is the reference's Gemma4VisionPrefillExportAdapter: a static
+// The graph is the reference's Gemma4VisionPrefillExportAdapter. A static
 // profile (the patch positions, e.g. E2B's 66 x 36 grid padded to 2520
-// patches) is baked in as constants (the position template, the padding
-// mask, the 2-D RoPE tables and the pooling matrix), so the only input is
-// pixel_values (1, N, 3 p^2) and the output the image's soft tokens
+// patches) is baked in as constants: the position template, the padding
+// mask, the 2-D RoPE tables and the pooling matrix. The only input is
+// pixel_values (1, N, 3 p^2), and the output is the image's soft tokens
 // (V, text hidden) that replace the image placeholders.
 #pragma once
 
