@@ -54,6 +54,7 @@ struct settings {
     bool write_plot = true;
     bool quiet = false;
     unsigned long seed = 0;
+    std::optional<long> threads;  ///< Unset: WRAPQ_NUM_THREADS, or every hardware thread.
 };
 
 inline std::string usage_line(std::string_view program) {
@@ -112,6 +113,9 @@ inline void print_help(std::string_view program, std::string_view config_name, s
                  "  --no-plot                do not write logits.svg\n"
                  "  --quiet                  no progress bar and no summary table\n"
                  "  --seed N                 seed of generated weights and sample inputs (default 0)\n"
+                 "  --threads N              threads for calibration and evaluation, 1 to 4096 (default: the\n"
+                 "                           WRAPQ_NUM_THREADS environment variable, else every hardware thread);\n"
+                 "                           results are the same for any thread count\n"
                  "  -h, --help               show this help\n";
 }
 
@@ -194,7 +198,7 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         static constexpr std::string_view valued[] = {
             "--checkpoint", "--tokenizer", "--calibration-text", "--calibration-ids", "--eval-text", "--eval-ids",
             "--quant-config", "--recipe", "--out", "--samples", "--eval-samples", "--seq-len", "--max-seq", "--graphs",
-            "--modes", "--seed", "--calibration-images", "--eval-images", "--vision-grid"};
+            "--modes", "--seed", "--calibration-images", "--eval-images", "--vision-grid", "--threads"};
         bool known = false;
         for (const std::string_view v : valued) known = known || v == arg;
         if (!known) cli.fail("unknown option '" + arg + "'");
@@ -220,6 +224,7 @@ inline settings parse_arguments(int argc, char** argv, const examples::command_l
         else if (arg == "--max-seq") s.max_seq = cli.integer(arg, value.c_str(), 2, positions);
         else if (arg == "--graphs") s.graphs = parse_graphs(cli, value, s.graphs);
         else if (arg == "--modes") s.graphs = parse_modes(cli, value, s.graphs);
+        else if (arg == "--threads") s.threads = cli.integer(arg, value.c_str(), 1, 4096);
         else if (arg == "--seed") s.seed = static_cast<unsigned long>(cli.integer(arg, value.c_str(), 0, 2147483647L));
         else if (arg == "--recipe") {
             if (value != "shipped" && value != "int16") cli.fail("--recipe got '" + value + "'; expected shipped or int16");

@@ -327,6 +327,10 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
     install_interrupt_handlers();
 
     try {
+        // Also reads WRAPQ_NUM_THREADS when --threads is absent, so a bad value fails before any work.
+        if (s.threads) wrapq::parallel::set_num_threads(static_cast<std::size_t>(*s.threads));
+        else (void)wrapq::parallel::num_threads();
+
         // The output directory is created first, so a bad --out fails before any work.
         std::optional<staging_area> staging_slot;
         try {

@@ -12,3 +12,4 @@
 #include "wrapq/core/qscheme.hpp"
 #include "wrapq/core/quantize.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/parallel/parallel_for.hpp"

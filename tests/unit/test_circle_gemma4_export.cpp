@@ -516,8 +516,11 @@ BOOST_AUTO_TEST_SUITE(circle_gemma4_graph_values)
 /// sums), so a value next to a rounding boundary can land one step away, and
 /// such a step can grow by a step or two in the ops that follow. A single
 /// graph stays within 2 steps and agrees exactly on at least 90% of its
-/// outputs. The whole model chains every layer, so the limit is 16 steps and
-/// 75%. A wiring mistake (a swapped RoPE half, a wrong K/V head, a missing
+/// outputs. The whole model chains every layer and its attention amplifies
+/// such steps (see tests/quantize_gemma4/CMakeLists.txt), so the limit is
+/// 32 steps and 50%: with the GEMM's multiply-add chains (docs/numerics.md)
+/// tiny_shared_kv's prefill graph measured 20 steps and 60% identical. A
+/// wiring mistake (a swapped RoPE half, a wrong K/V head, a missing
 /// requantization) moves outputs by hundreds of steps.
 template <auto C>
 void compare_graphs(const ptq_config& config, const char* label) {
@@ -539,7 +542,7 @@ void compare_graphs(const ptq_config& config, const char* label) {
             (check("layer " + std::to_string(I) + suffix, g4::layer_graph<I>(tm, mode, options), 2.01, 0.9), ...);
         }(std::make_index_sequence<decltype(C)::num_layers>{});
         check("embedding" + suffix, g4::embedding_graph(tm, mode, options), 2.01, 0.9);
-        check("text model" + suffix, g4::text_graph(m.lm, mode, options), 16.01, 0.75);
+        check("text model" + suffix, g4::text_graph(m.lm, mode, options), 32.01, 0.5);
     }
 }
 

@@ -4,6 +4,7 @@
 #include "wrapq/config.hpp"
 #include "wrapq/core/rounding.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/parallel/parallel_for.hpp"
 
 #include <xsimd/xsimd.hpp>
 
@@ -52,8 +53,12 @@ inline void fake_quantize_run(const float* in, float* out, std::size_t n, const 
 ///   kernel::fake_quantize_per_tensor(x, x, 3, 0.1f, 5, 0, 255);   // x == {0, 0, 0.2}
 /// @endcode
 inline void fake_quantize_per_tensor(const float* in, float* out, std::size_t n, float scale,
-                                     std::int32_t zero_point, std::int32_t qmin, std::int32_t qmax) noexcept {
-    detail::fake_quantize_run(in, out, n, affine_step::make(scale, zero_point, qmin, qmax));
+                                     std::int32_t zero_point, std::int32_t qmin, std::int32_t qmax) {
+    const affine_step step = affine_step::make(scale, zero_point, qmin, qmax);
+    // Each value is quantized on its own, so any split gives the same bits.
+    parallel::parallel_for(n, parallel::elementwise_grain, [&](std::size_t b, std::size_t e) {
+        detail::fake_quantize_run(in + b, out + b, e - b, step);
+    });
 }
 
 /// Fake-quantizes a row-major buffer with one scale and zero point per

@@ -3,12 +3,15 @@
 
 #include "wrapq/config.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/parallel/parallel_for.hpp"
 
 #include <xsimd/xsimd.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <vector>
 
 namespace wrapq::kernel {
 
@@ -42,14 +45,8 @@ inline std::size_t fold_minmax_scalar(const float* x, std::size_t n, float& lo, 
 
 }  // namespace detail
 
-/// Reduces n values to their finite minimum and maximum.
-///
-/// Example:
-/// @code
-///   float x[4] = {1.0f, NAN, -3.0f, INFINITY};
-///   auto r = kernel::reduce_finite_minmax(x, 4);   // r.min == -3, r.max == 1, r.nonfinite == 2
-/// @endcode
-inline finite_minmax reduce_finite_minmax(const float* x, std::size_t n) noexcept {
+/// reduce_finite_minmax on the calling thread.
+inline finite_minmax reduce_finite_minmax_serial(const float* x, std::size_t n) noexcept {
     using batch = xsimd::batch<float>;
     constexpr std::size_t lanes = batch::size;
     const batch pos_inf(std::numeric_limits<float>::infinity());
@@ -84,6 +81,37 @@ inline finite_minmax reduce_finite_minmax(const float* x, std::size_t n) noexcep
     return r;
 }
 
+/// Reduces n values to their finite minimum and maximum, on all library
+/// threads for large buffers. Minimum and maximum are exact, so the split
+/// cannot change them. Only the sign of a zero extreme may depend on it,
+/// and qparams treat -0 and +0 alike.
+///
+/// Example:
+/// @code
+///   float x[4] = {1.0f, NAN, -3.0f, INFINITY};
+///   auto r = kernel::reduce_finite_minmax(x, 4);   // r.min == -3, r.max == 1, r.nonfinite == 2
+/// @endcode
+inline finite_minmax reduce_finite_minmax(const float* x, std::size_t n) {
+    if (n <= parallel::elementwise_grain) return reduce_finite_minmax_serial(x, n);
+
+    // One partial result per chunk, folded in chunk order.
+    const std::size_t chunks = (n + parallel::elementwise_grain - 1) / parallel::elementwise_grain;
+    std::vector<finite_minmax> parts(chunks);
+    parallel::parallel_for(chunks, 1, [&](std::size_t c0, std::size_t c1) {
+        for (std::size_t c = c0; c < c1; ++c) {
+            const std::size_t begin = c * parallel::elementwise_grain;
+            parts[c] = reduce_finite_minmax_serial(x + begin, std::min(n - begin, parallel::elementwise_grain));
+        }
+    });
+    finite_minmax r;
+    for (const finite_minmax& p : parts) {
+        r.min = p.min < r.min ? p.min : r.min;
+        r.max = p.max > r.max ? p.max : r.max;
+        r.nonfinite += p.nonfinite;
+    }
+    return r;
+}
+
 /// Folds a row-major buffer into per-channel running minima and maxima,
 /// skipping non-finite values. Returns the number of values skipped.
 ///
@@ -112,7 +140,7 @@ inline std::size_t fold_finite_minmax_per_channel(const float* x, const channel_
 
     for (std::size_t o = 0; o < layout.outer; ++o) {
         for (std::size_t c = 0; c < channels; ++c) {
-            const finite_minmax run = reduce_finite_minmax(x + (o * channels + c) * layout.inner, layout.inner);
+            const finite_minmax run = reduce_finite_minmax_serial(x + (o * channels + c) * layout.inner, layout.inner);
             mins[c] = run.min < mins[c] ? run.min : mins[c];
             maxs[c] = run.max > maxs[c] ? run.max : maxs[c];
             skipped += run.nonfinite;

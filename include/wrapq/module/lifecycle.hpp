@@ -107,6 +107,54 @@ tensor fake_quant_site(O& observer, const xt::xexpression<E>& x) {
     return out;
 }
 
+/// fake_quant_site for a tensor the caller gives up: the result reuses its
+/// storage, so a site costs no copy in calibration and no new tensor in
+/// quantized mode. Same results as the overload above.
+///
+/// Example:
+/// @code
+///   h = fake_quant_site(residual_out, tensor(residual + h));   // no copy of the sum
+/// @endcode
+template <Observer O>
+tensor fake_quant_site(O& observer, tensor&& x) {
+    switch (observer.mode) {
+        case ptq_mode::no_quant: break;
+        case ptq_mode::calibration: detail::with_observer_name(observer.name, [&] { observer.observe(x); }); break;
+        case ptq_mode::quantized:
+            detail::with_observer_name(observer.name, [&] {
+                if constexpr (requires { observer.fake_quantize_inplace(x); }) observer.fake_quantize_inplace(x);
+                else x = observer.fake_quantize(x);
+            });
+            break;
+    }
+
+    if (detail::active_site_recorder != nullptr) detail::active_site_recorder->record(observer.name, x);
+    return std::move(x);
+}
+
+/// fake_quant_site for an input the caller keeps and only reads: returns `x`
+/// itself where the site leaves values unchanged (no_quant, calibration, or
+/// fake quantization switched off), and otherwise the fake-quantized copy,
+/// written to `storage`. Saves the copy a calibration forward would make.
+///
+/// Example:
+/// @code
+///   tensor storage;
+///   const tensor& input = fake_quant_site_ref(act_in, x, storage);   // x itself while calibrating
+/// @endcode
+template <Observer O>
+const tensor& fake_quant_site_ref(O& observer, const tensor& x, tensor& storage) {
+    if (observer.mode == ptq_mode::quantized && observer.fake_quant_enabled) {
+        storage = fake_quant_site(observer, x);
+        return storage;
+    }
+    if (observer.mode == ptq_mode::calibration) {
+        detail::with_observer_name(observer.name, [&] { observer.observe(x); });
+    }
+    if (detail::active_site_recorder != nullptr) detail::active_site_recorder->record(observer.name, x);
+    return x;
+}
+
 /// True for an observer that needs data and has seen none.
 template <class O>
 bool observer_saw_no_data(const O& observer) {

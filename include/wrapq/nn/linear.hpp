@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace wrapq::nn {
@@ -61,7 +62,8 @@ public:
             throw shape_error(act_in.name + ": linear expects a last axis of " + std::to_string(In) + ", got shape " +
                               parameter<1>::describe(x.shape()));
         }
-        const tensor input = fake_quant_site(act_in, x);
+        tensor storage;
+        const tensor& input = fake_quant_site_ref(act_in, x, storage);
         const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
 
         std::vector<std::size_t> shape(x.shape().begin(), x.shape().end());
@@ -69,7 +71,7 @@ public:
         tensor y = tensor::from_shape(shape);
         kernel::linear_forward(input.data(), input.size() / In, w.data(), Out, In, Bias ? bias.value.data() : nullptr,
                                y.data());
-        return fake_quant_site(act_out, y);
+        return fake_quant_site(act_out, std::move(y));
     }
 
     void on_prepare() {

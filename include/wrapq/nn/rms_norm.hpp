@@ -9,6 +9,7 @@
 #include "wrapq/module/parameter.hpp"
 #include "wrapq/nn/weight_site.hpp"
 #include "wrapq/observers/any_observer.hpp"
+#include "wrapq/parallel/parallel_for.hpp"
 
 #include <cmath>
 #include <cstddef>
@@ -24,14 +25,17 @@ inline tensor rms_normalize(const tensor& x, const tensor& w, float eps) {
     const std::size_t dim = w.size();
     tensor y = tensor::from_shape(x.shape());
     const std::size_t rows = x.size() / dim;
-    for (std::size_t r = 0; r < rows; ++r) {
-        const float* in = x.data() + r * dim;
-        float* out = y.data() + r * dim;
-        float sum = 0.0f;
-        for (std::size_t k = 0; k < dim; ++k) sum += in[k] * in[k];
-        const float inv_rms = std::pow(sum / static_cast<float>(dim) + eps, -0.5f);
-        for (std::size_t k = 0; k < dim; ++k) out[k] = in[k] * inv_rms * w.data()[k];
-    }
+    // Rows are independent, so splitting them over threads changes no result.
+    parallel::parallel_for(rows, parallel::rows_per_grain(dim), [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+            const float* in = x.data() + r * dim;
+            float* out = y.data() + r * dim;
+            float sum = 0.0f;
+            for (std::size_t k = 0; k < dim; ++k) sum += in[k] * in[k];
+            const float inv_rms = std::pow(sum / static_cast<float>(dim) + eps, -0.5f);
+            for (std::size_t k = 0; k < dim; ++k) out[k] = in[k] * inv_rms * w.data()[k];
+        }
+    });
     return y;
 }
 
@@ -78,7 +82,8 @@ public:
             throw shape_error(act_in.name + ": rms_norm expects a last axis of " + std::to_string(Dim) + ", got shape " +
                               parameter<1>::describe(x.shape()));
         }
-        const tensor input = fake_quant_site(act_in, x);
+        tensor storage;
+        const tensor& input = fake_quant_site_ref(act_in, x, storage);
         const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
         return fake_quant_site(act_out, rms_normalize(input, w, eps_));
     }

@@ -86,6 +86,18 @@ public:
         return std::visit([&](const auto& o) { return o.fake_quantize(x); }, impl_);
     }
 
+    /// fake_quantize() written over `x`, without a new tensor where the
+    /// inner observer supports it.
+    void fake_quantize_inplace(tensor& x) const {
+        if (!fake_quant_enabled) return;
+        std::visit(
+            [&](const auto& o) {
+                if constexpr (requires { o.fake_quantize_inplace(x); }) o.fake_quantize_inplace(x);
+                else x = o.fake_quantize(x);
+            },
+            impl_);
+    }
+
     void reset() {
         std::visit([](auto& o) { o.reset(); }, impl_);
         cached_.reset();

@@ -4,18 +4,22 @@
 #include "wrapq/config.hpp"
 #include "wrapq/core/errors.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/kernels/gemm.hpp"
 #include "wrapq/models/gemma4/config.hpp"
 #include "wrapq/models/gemma4/rope_sites.hpp"
 #include "wrapq/module/lifecycle.hpp"
 #include "wrapq/module/member.hpp"
 #include "wrapq/nn/elementwise.hpp"
 #include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/map.hpp"
 #include "wrapq/nn/rms_norm.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
 #include <xtensor/xbuilder.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -216,7 +220,8 @@ private:
         }
     }
 
-    /// Unrolled attention: one pair of rank-2 products per (batch, query head).
+    /// Unrolled attention: one pair of rank-2 products per (batch, query head),
+    /// each a GEMM over strided views of q, K and V, so no head is copied out.
     tensor attend(const tensor& q, const kv_pair& kv, const tensor& mask) {
         const std::size_t batch = q.shape()[0];
         const std::size_t seq = q.shape()[1];
@@ -224,37 +229,36 @@ private:
         constexpr std::size_t groups = heads / kv_heads;
 
         const tensor scaling = fake_quant_site(scale, tensor{1.0f});
-        tensor weights = xt::zeros<float>({batch, heads, seq, kv_len});
-        tensor outputs = xt::zeros<float>({batch, seq, heads, head_dim});
+        tensor weights = tensor::from_shape({batch, heads, seq, kv_len});
+        tensor outputs = tensor::from_shape({batch, seq, heads, head_dim});
+        tensor scores = tensor::from_shape({seq, kv_len});
+        tensor head_out = tensor::from_shape({seq, head_dim});
 
         for (std::size_t b = 0; b < batch; ++b) {
             for (std::size_t h = 0; h < heads; ++h) {
                 const std::size_t g = h / groups;
-                tensor scores = xt::zeros<float>({seq, kv_len});
-                for (std::size_t i = 0; i < seq; ++i) {
-                    for (std::size_t j = 0; j < kv_len; ++j) {
-                        float dot = 0.0f;
-                        for (std::size_t d = 0; d < head_dim; ++d) dot += q(b, i, h, d) * kv.key(b, j, g, d);
-                        scores(i, j) = dot;
-                    }
-                }
-                scores = fake_quant_site(logits_raw, scores);
-                scores = fake_quant_site(logits, tensor(scores * scaling(0)));
-                scores = fake_quant_site(mask_add, tensor(scores + mask));
-                const tensor probabilities = fake_quant_site(softmax, nn::softmax_last_axis(scores));
+                // q_h (seq, head_dim), K_g (kv_len, head_dim) and V_g^T (head_dim, kv_len).
+                const kernel::matrix_ref<float> q_h{q.data() + (b * seq * heads + h) * head_dim, seq, head_dim,
+                                                    heads * head_dim, 1};
+                const kernel::matrix_ref<float> k_g{kv.key.data() + (b * kv_len * kv_heads + g) * head_dim, kv_len,
+                                                    head_dim, kv_heads * head_dim, 1};
+                const kernel::matrix_ref<float> v_g_t{kv.value.data() + (b * kv_len * kv_heads + g) * head_dim,
+                                                      head_dim, kv_len, 1, kv_heads * head_dim};
 
-                tensor head_out = xt::zeros<float>({seq, head_dim});
-                for (std::size_t i = 0; i < seq; ++i) {
-                    for (std::size_t j = 0; j < kv_len; ++j) {
-                        const float p = probabilities(i, j);
-                        for (std::size_t d = 0; d < head_dim; ++d) head_out(i, d) += p * kv.value(b, j, g, d);
-                    }
-                }
-                head_out = fake_quant_site(attn_out, head_out);
+                kernel::gemm(q_h, k_g, nullptr, scores.data(), kv_len);
+                tensor logits_now = fake_quant_site(logits_raw, scores);
+                logits_now = fake_quant_site(logits, nn::map(logits_now, [s = scaling(0)](float v) { return v * s; }));
+                logits_now = fake_quant_site(mask_add, nn::zip(logits_now, mask, std::plus<>{}, mask_add.name));
+                const tensor probabilities = fake_quant_site(softmax, nn::softmax_last_axis(logits_now));
 
+                kernel::gemm(kernel::row_major(probabilities.data(), seq, kv_len), v_g_t, nullptr, head_out.data(),
+                             head_dim);
+                const tensor head_result = fake_quant_site(attn_out, head_out);
+
+                std::copy(probabilities.begin(), probabilities.end(), weights.data() + (b * heads + h) * seq * kv_len);
                 for (std::size_t i = 0; i < seq; ++i) {
-                    for (std::size_t j = 0; j < kv_len; ++j) weights(b, h, i, j) = probabilities(i, j);
-                    for (std::size_t d = 0; d < head_dim; ++d) outputs(b, i, h, d) = head_out(i, d);
+                    std::copy_n(head_result.data() + i * head_dim, head_dim,
+                                outputs.data() + ((b * seq + i) * heads + h) * head_dim);
                 }
             }
         }

@@ -12,10 +12,12 @@
 #include "wrapq/module/parameter.hpp"
 #include "wrapq/nn/elementwise.hpp"
 #include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/map.hpp"
 #include "wrapq/nn/rms_norm.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -102,11 +104,11 @@ public:
         tensor residual = h;
 
         attention_result attended = self_attn.forward(input_layernorm.forward(h), cos_table, sin_table, mask, shared, past);
-        h = fake_quant_site(attn_residual_out, tensor(residual + post_attention_layernorm.forward(attended.hidden)));
+        h = fake_quant_site(attn_residual_out, nn::zip(residual, post_attention_layernorm.forward(attended.hidden), std::plus<>{}, attn_residual_out.name));
         residual = h;
 
         const tensor mlp_out = mlp.forward(pre_feedforward_layernorm.forward(h));
-        h = fake_quant_site(mlp_residual_out, tensor(residual + post_feedforward_layernorm.forward(mlp_out)));
+        h = fake_quant_site(mlp_residual_out, nn::zip(residual, post_feedforward_layernorm.forward(mlp_out), std::plus<>{}, mlp_residual_out.name));
 
         if constexpr (has_ple) {
             if (per_layer_input == nullptr || per_layer_input->dimension() != 3 ||
@@ -116,13 +118,14 @@ public:
             }
             residual = h;
             tensor gate = fake_quant_site(per_layer_gate_act, nn::gelu_tanh(per_layer_input_gate.forward(h)));
-            gate = fake_quant_site(per_layer_mul, tensor(gate * *per_layer_input));
+            gate = fake_quant_site(per_layer_mul, nn::zip(gate, *per_layer_input, std::multiplies<>{}, per_layer_mul.name));
             h = fake_quant_site(per_layer_residual_out,
-                                tensor(residual + post_per_layer_input_norm.forward(per_layer_projection.forward(gate))));
+                                nn::zip(residual, post_per_layer_input_norm.forward(per_layer_projection.forward(gate)),
+                                        std::plus<>{}, per_layer_residual_out.name));
         }
 
         const tensor scalar = fake_quant_site(layer_scalar, layer_scalar_value.value);
-        attended.hidden = fake_quant_site(layer_scalar_out, tensor(h * scalar(0)));
+        attended.hidden = fake_quant_site(layer_scalar_out, nn::map(h, [s = scalar(0)](float v) { return v * s; }));
         return attended;
     }
 };

@@ -6,9 +6,11 @@
 #include "wrapq/module/member.hpp"
 #include "wrapq/nn/elementwise.hpp"
 #include "wrapq/nn/linear.hpp"
+#include "wrapq/nn/map.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <tuple>
 
 namespace wrapq::gemma4 {
@@ -41,7 +43,7 @@ public:
 
     tensor forward(const tensor& x) {
         const tensor gate = fake_quant_site(gate_act, nn::gelu_tanh(gate_proj.forward(x)));
-        const tensor product = fake_quant_site(mul, gate * up_proj.forward(x));
+        const tensor product = fake_quant_site(mul, nn::zip(gate, up_proj.forward(x), std::multiplies<>{}, mul.name));
         return down_proj.forward(product);
     }
 };

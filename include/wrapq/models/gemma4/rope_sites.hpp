@@ -6,10 +6,13 @@
 #include "wrapq/module/lifecycle.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
-#include <xtensor/xmanipulation.hpp>
-#include <xtensor/xview.hpp>
+#include "wrapq/nn/map.hpp"
+#include "wrapq/parallel/parallel_for.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <functional>
+#include <utility>
 
 namespace wrapq::gemma4 {
 
@@ -31,23 +34,53 @@ struct rope_observers {
 ///   half = fq(cat(fq(-x2), x1))
 ///   out  = fq(fq(t * cos) + fq(half * sin))
 inline tensor apply_rope_with_sites(const tensor& t, const tensor& cos, const tensor& sin, const rope_observers& o) {
+    const std::size_t batch = t.shape()[0];
     const std::size_t seq = t.shape()[1];
+    const std::size_t heads = t.shape()[2];
     const std::size_t hd = t.shape()[3];
     const std::size_t half = hd / 2;
+    const std::size_t rows = batch * seq * heads;  // row r is position (r / heads) % seq
+    const std::size_t grain = parallel::rows_per_grain(hd);
 
-    tensor cos4 = cos;
-    tensor sin4 = sin;
-    cos4.reshape({std::size_t{1}, seq, std::size_t{1}, hd});
-    sin4.reshape({std::size_t{1}, seq, std::size_t{1}, hd});
+    // Runs body(r) for every row, split over the library's threads. Rows are
+    // independent, so the split changes no result.
+    const auto for_rows = [&](auto&& body) {
+        parallel::parallel_for(rows, grain, [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t r = r0; r < r1; ++r) body(r);
+        });
+    };
 
-    const tensor x1 = fake_quant_site(*o.x1, tensor(xt::view(t, xt::all(), xt::all(), xt::all(), xt::range(0, half))));
-    const tensor x2 = fake_quant_site(*o.x2, tensor(xt::view(t, xt::all(), xt::all(), xt::all(), xt::range(half, hd))));
-    const tensor negated = fake_quant_site(*o.neg, tensor(-x2));
-    const tensor rotated_half = fake_quant_site(*o.cat, tensor(xt::concatenate(xt::xtuple(negated, x1), 3)));
+    tensor x1 = tensor::from_shape({batch, seq, heads, half});
+    tensor x2 = tensor::from_shape({batch, seq, heads, half});
+    for_rows([&](std::size_t r) {
+        std::copy_n(t.data() + r * hd, half, x1.data() + r * half);
+        std::copy_n(t.data() + r * hd + half, half, x2.data() + r * half);
+    });
+    x1 = fake_quant_site(*o.x1, std::move(x1));
+    x2 = fake_quant_site(*o.x2, std::move(x2));
+    const tensor negated = fake_quant_site(*o.neg, nn::map(x2, [](float v) { return -v; }));
 
-    const tensor with_cos = fake_quant_site(*o.cos, tensor(t * cos4));
-    const tensor with_sin = fake_quant_site(*o.sin, tensor(rotated_half * sin4));
-    return fake_quant_site(*o.rot, tensor(with_cos + with_sin));
+    tensor rotated_half = tensor::from_shape({batch, seq, heads, hd});
+    for_rows([&](std::size_t r) {
+        std::copy_n(negated.data() + r * half, half, rotated_half.data() + r * hd);
+        std::copy_n(x1.data() + r * half, half, rotated_half.data() + r * hd + half);
+    });
+    rotated_half = fake_quant_site(*o.cat, std::move(rotated_half));
+
+    // t * cos and rotated * sin, with the (seq, hd) tables broadcast over batch and heads.
+    const auto times_table = [&](const tensor& x, const tensor& table) {
+        tensor y = tensor::from_shape(x.shape());
+        for_rows([&](std::size_t r) {
+            const float* row = x.data() + r * hd;
+            const float* factors = table.data() + ((r / heads) % seq) * hd;
+            float* out = y.data() + r * hd;
+            for (std::size_t d = 0; d < hd; ++d) out[d] = row[d] * factors[d];
+        });
+        return y;
+    };
+    const tensor with_cos = fake_quant_site(*o.cos, times_table(t, cos));
+    const tensor with_sin = fake_quant_site(*o.sin, times_table(rotated_half, sin));
+    return fake_quant_site(*o.rot, nn::zip(with_cos, with_sin, std::plus<>{}, o.rot->name));
 }
 
 }  // namespace wrapq::gemma4

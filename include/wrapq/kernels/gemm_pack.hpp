@@ -1,0 +1,117 @@
+// wrapq/kernels/gemm_pack.hpp: copying blocks of x and W into the layouts the GEMM micro-kernel reads.
+#pragma once
+
+#include "wrapq/config.hpp"
+#include "wrapq/kernels/gemm_micro.hpp"
+#include "wrapq/kernels/matrix_ref.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+namespace wrapq::kernel::gemm_detail {
+
+#if defined(__AVX512F__)
+/// Transposes a 16 x 16 block: row r of `src` (stride `lds`) becomes
+/// column r of `dst` (stride `ldd`). Pure data movement, so the packed
+/// values equal the source bits.
+inline void transpose_16x16(const float* src, std::size_t lds, float* dst, std::size_t ldd) noexcept {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+
+    // Interleave pairs of rows, then pairs of pairs, then 128-bit lanes.
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+#endif
+
+/// Packs rows [n0, n0 + nb) and columns [k0, k0 + kb) of W into panels of
+/// nr rows: panel p is dst[p * nr * kb + k * nr + j] = W(n0 + p * nr + j, k0 + k),
+/// so the micro-kernel reads nr consecutive outputs for each k. Rows past
+/// the end are zero; their results are computed and discarded.
+/// Elements are widened with convert_element(), so a bf16 W is converted here.
+template <class T>
+void pack_w(const matrix_ref<T>& w, std::size_t n0, std::size_t nb, std::size_t k0, std::size_t kb, float* dst) {
+    for (std::size_t p = 0; p < nb; p += nr) {
+        float* panel = dst + (p / nr) * nr * kb;
+        const std::size_t valid = std::min(nr, nb - p);
+        if (valid == nr && w.col_stride == 1) {
+            // Whole panel of a row-major W: read nr rows side by side so that
+            // the writes are sequential; the reads are nr sequential streams.
+            const T* rows[nr];
+            for (std::size_t j = 0; j < nr; ++j) rows[j] = &w.at(n0 + p + j, k0);
+            std::size_t k = 0;
+#if defined(__AVX512F__)
+            if constexpr (std::is_same_v<T, float> && nr % 16 == 0) {
+                // 16 x 16 register transposes instead of one scalar per element.
+                for (; k + 16 <= kb; k += 16) {
+                    for (std::size_t j = 0; j < nr; j += 16) {
+                        transpose_16x16(rows[j] + k, w.row_stride, panel + k * nr + j, nr);
+                    }
+                }
+            }
+#endif
+            for (; k < kb; ++k) {
+#pragma GCC unroll 32
+                for (std::size_t j = 0; j < nr; ++j) panel[k * nr + j] = convert_element(rows[j][k]);
+            }
+            continue;
+        }
+        if (w.row_stride == 1) {
+            // A transposed view (V^T in attention): the nr outputs of one k
+            // are adjacent in memory, so each k is one contiguous copy.
+            for (std::size_t k = 0; k < kb; ++k) {
+                const T* src = &w.at(n0 + p, k0 + k);
+                for (std::size_t j = 0; j < valid; ++j) panel[k * nr + j] = convert_element(src[j]);
+            }
+        } else {
+            for (std::size_t j = 0; j < valid; ++j) {
+                for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = convert_element(w.at(n0 + p + j, k0 + k));
+            }
+        }
+        for (std::size_t j = valid; j < nr; ++j) {
+            for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = 0.0f;
+        }
+    }
+}
+
+/// Packs rows [m0, m0 + mb) and columns [k0, k0 + kb) of x into panels of
+/// mr rows: dst[p * mr * kb + k * mr + i] = x(m0 + p * mr + i, k0 + k),
+/// zero-padded like pack_w.
+inline void pack_x(const matrix_ref<float>& x, std::size_t m0, std::size_t mb, std::size_t k0, std::size_t kb,
+                   float* dst) {
+    for (std::size_t p = 0; p < mb; p += mr) {
+        float* panel = dst + (p / mr) * mr * kb;
+        const std::size_t valid = std::min(mr, mb - p);
+        for (std::size_t i = 0; i < valid; ++i) {
+            const float* src = &x.at(m0 + p + i, k0);
+            for (std::size_t k = 0; k < kb; ++k) panel[k * mr + i] = src[k * x.col_stride];
+        }
+        for (std::size_t i = valid; i < mr; ++i) {
+            for (std::size_t k = 0; k < kb; ++k) panel[k * mr + i] = 0.0f;
+        }
+    }
+}
+
+}  // namespace wrapq::kernel::gemm_detail

@@ -1,0 +1,170 @@
+// The blocked GEMM against its one-loop reference (bit for bit), against a
+// float64 product (within the error bound of a float32 sum), and across thread counts.
+#include "test_support.hpp"
+
+#include <wrapq/kernels/gemm.hpp>
+#include <wrapq/kernels/matmul.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace {
+
+namespace kernel = wrapq::kernel;
+using wrapq_test::random_tensor;
+
+/// Restores the library's thread count when a test ends.
+struct thread_count_guard {
+    std::size_t saved = wrapq::parallel::num_threads();
+    ~thread_count_guard() { wrapq::parallel::set_num_threads(saved); }
+};
+
+std::vector<float> run_gemm(const kernel::matrix_ref<float>& x, const kernel::matrix_ref<float>& w, const float* bias) {
+    std::vector<float> y(x.rows * w.rows, std::numeric_limits<float>::quiet_NaN());
+    kernel::gemm(x, w, bias, y.data(), w.rows);
+    return y;
+}
+
+std::vector<float> run_reference(const kernel::matrix_ref<float>& x, const kernel::matrix_ref<float>& w,
+                                 const float* bias) {
+    std::vector<float> y(x.rows * w.rows);
+    kernel::gemm_reference(x, w, bias, y.data(), w.rows);
+    return y;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(gemm)
+
+// A product small enough to do by hand: x (2, 3), W (4, 3), bias (4).
+BOOST_AUTO_TEST_CASE(hand_example) {
+    const float x[6] = {1, 2, 3, -1, 0, 2};
+    const float w[12] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
+    const float bias[4] = {0.5f, 0, 0, -1};
+    float y[8];
+    kernel::gemm(kernel::row_major(x, 2, 3), kernel::row_major(w, 4, 3), bias, y, 4);
+    const float expected[8] = {1.5f, 2, 3, 5, -0.5f, 0, 2, 0};
+    BOOST_TEST(std::vector<float>(y, y + 8) == std::vector<float>(expected, expected + 8), boost::test_tools::per_element());
+}
+
+// Shapes on both sides of every blocking edge (mr, nr, kc, mc), with and
+// without bias: the blocked kernel equals the one-loop reference bit for bit.
+BOOST_AUTO_TEST_CASE(equals_reference_bit_for_bit) {
+    using namespace kernel::gemm_detail;
+    const std::vector<std::size_t> ms{1, mr - 1, mr, mr + 1, mc + 3};
+    const std::vector<std::size_t> ns{1, nr - 1, nr, nr + 5, 3 * nr};
+    const std::vector<std::size_t> ks{0, 1, 17, kc, kc + 9};
+    unsigned seed = 1;
+    for (std::size_t m : ms) {
+        for (std::size_t n : ns) {
+            for (std::size_t k : ks) {
+                const wrapq::tensor x = random_tensor({m, k}, seed++);
+                const wrapq::tensor w = random_tensor({n, k}, seed++);
+                const wrapq::tensor b = random_tensor({n}, seed++);
+                const auto xr = kernel::row_major(x.data(), m, k);
+                const auto wr = kernel::row_major(w.data(), n, k);
+                BOOST_TEST_CONTEXT("m " << m << ", n " << n << ", k " << k) {
+                    BOOST_TEST(same_bits(run_gemm(xr, wr, nullptr), run_reference(xr, wr, nullptr)));
+                    BOOST_TEST(same_bits(run_gemm(xr, wr, b.data()), run_reference(xr, wr, b.data())));
+                }
+            }
+        }
+    }
+}
+
+// An empty sum is zero, whatever y held before.
+BOOST_AUTO_TEST_CASE(empty_inner_dimension_gives_zeros) {
+    const auto y = run_gemm(kernel::row_major<float>(nullptr, 3, 0), kernel::row_major<float>(nullptr, 5, 0), nullptr);
+    for (float v : y) BOOST_TEST(v == 0.0f);
+}
+
+// Strided views: W^T given by swapped strides, as attention passes V, and
+// rows of x and W taken from wider buffers, as it passes one head.
+BOOST_AUTO_TEST_CASE(strided_views_equal_dense_copies) {
+    const std::size_t m = 37, n = 45, k = 70;
+    const wrapq::tensor x_wide = random_tensor({m, 3 * k}, 41);   // use columns [k, 2k)
+    const wrapq::tensor w_t = random_tensor({k, n}, 42);          // W^T stored row-major
+    const kernel::matrix_ref<float> x_view{x_wide.data() + k, m, k, 3 * k, 1};
+    const kernel::matrix_ref<float> w_view{w_t.data(), n, k, 1, n};
+
+    std::vector<float> x_dense(m * k), w_dense(n * k);
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < k; ++j) x_dense[i * k + j] = x_wide(i, k + j);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < k; ++j) w_dense[i * k + j] = w_t(j, i);
+
+    BOOST_TEST(same_bits(run_gemm(x_view, w_view, nullptr),
+                         run_gemm(kernel::row_major(x_dense.data(), m, k), kernel::row_major(w_dense.data(), n, k),
+                                  nullptr)));
+}
+
+// The float32 sum of K products differs from the exact value by at most
+// gamma_K * sum |x||w| with gamma_K = K u / (1 - K u), u = 2^-24 (each
+// multiply-add rounds once). A float64 product serves as the exact value.
+BOOST_AUTO_TEST_CASE(within_float32_error_bound_of_float64) {
+    const std::size_t m = 64, n = 96, k = 1536;
+    const wrapq::tensor x = random_tensor({m, k}, 7);
+    const wrapq::tensor w = random_tensor({n, k}, 8, 0.05f);
+    const auto y = run_gemm(kernel::row_major(x.data(), m, k), kernel::row_major(w.data(), n, k), nullptr);
+
+    const double u = std::ldexp(1.0, -24);
+    const double gamma = k * u / (1.0 - k * u);
+    double worst_ratio = 0.0;
+    for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            double exact = 0.0, magnitude = 0.0;
+            for (std::size_t p = 0; p < k; ++p) {
+                exact += double(x(i, p)) * double(w(j, p));
+                magnitude += std::abs(double(x(i, p)) * double(w(j, p)));
+            }
+            worst_ratio = std::max(worst_ratio, std::abs(y[i * n + j] - exact) / (gamma * magnitude));
+        }
+    }
+    BOOST_TEST_MESSAGE("largest error as a share of the bound: " << worst_ratio);
+    BOOST_TEST(worst_ratio <= 1.0);
+}
+
+// Splitting over columns or rows leaves each sum to one thread in one order,
+// so 1, 2 and 3 threads give the same bits, for shapes that take each split.
+BOOST_AUTO_TEST_CASE(identical_results_for_any_thread_count) {
+    thread_count_guard guard;
+    struct shape {
+        std::size_t m, n, k;
+    };
+    for (const shape s : {shape{300, 700, 300}, shape{500, 40, 600}, shape{1, 2000, 64}}) {
+        const wrapq::tensor x = random_tensor({s.m, s.k}, 11);
+        const wrapq::tensor w = random_tensor({s.n, s.k}, 12);
+        const auto xr = kernel::row_major(x.data(), s.m, s.k);
+        const auto wr = kernel::row_major(w.data(), s.n, s.k);
+
+        wrapq::parallel::set_num_threads(1);
+        const auto one = run_gemm(xr, wr, nullptr);
+        for (std::size_t threads : {2, 3}) {
+            wrapq::parallel::set_num_threads(threads);
+            BOOST_TEST_CONTEXT("m " << s.m << ", n " << s.n << ", threads " << threads) {
+                BOOST_TEST(same_bits(run_gemm(xr, wr, nullptr), one));
+            }
+        }
+        BOOST_TEST(same_bits(one, run_reference(xr, wr, nullptr)));
+    }
+}
+
+// linear_forward is the layer's entry point: the same product with W (out, in).
+BOOST_AUTO_TEST_CASE(linear_forward_is_gemm) {
+    const float x[3] = {1, 2, 3}, w[6] = {1, 0, 0, 0, 1, 1};
+    float y[2];
+    kernel::linear_forward(x, 1, w, 2, 3, nullptr, y);
+    BOOST_TEST(y[0] == 1.0f);
+    BOOST_TEST(y[1] == 5.0f);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
