@@ -195,38 +195,38 @@ int main(int argc, char** argv) try {
     gemma4::fill_random_weights(*model, 5);
     const inputs in = make_inputs(opt.seq);
 
+    // Projections (q, k, v, o, the MLP, the PLE gate and projection) plus
+    // both attention products over all seq x seq scores, which the forward
+    // computes before the mask, as the reference does.
     const double layer_flop_per_token = 2.0 * (hidden * 8 * head_dim * 2 + hidden * head_dim * 2 +
                                                3.0 * hidden * e2b.layers[0].intermediate_size + 2.0 * hidden * ple_dim) +
-                                        2.0 * 2 * 8 * head_dim * opt.seq / 2.0;
+                                        2.0 * 2 * 8 * head_dim * static_cast<double>(opt.seq);
     std::printf("# wrapq %d.%d.%d, %zu threads, sequence length %zu, %d timed repeats, %zu observers\n",
                 WRAPQ_VERSION_MAJOR, WRAPQ_VERSION_MINOR, WRAPQ_VERSION_PATCH, wrapq::parallel::num_threads(), opt.seq,
                 opt.repeats, wrapq::observer_count<two_layers>);
-    std::printf("# about %.1f MFLOP per token per layer (causal attention counted at half the square)\n",
-                layer_flop_per_token / 1e6);
+    std::printf("# %.1f MFLOP per token per layer\n", layer_flop_per_token / 1e6);
 
-    // The modes must run in lifecycle order: float before prepare, calibrate before convert.
-    bool prepared = false, converted = false;
-    for (const std::string& mode : {std::string("float"), std::string("calibrate"), std::string("converted")}) {
-        const bool wanted = std::find(opt.modes.begin(), opt.modes.end(), mode) != opt.modes.end();
-        if (mode == "calibrate" || (mode == "converted" && !prepared)) {
-            if (!prepared) wrapq::prepare(*model, wrapq::ptq_config{});
-            prepared = true;
-        }
-        if (mode == "converted") {
-            if (!wanted) break;
-            forward(*model, in);  // calibrate once if the calibrate mode was not timed
-            wrapq::convert(*model);
-            converted = true;
-        }
-        if (!wanted) continue;
+    // The modes run in lifecycle order: float before prepare, calibrate
+    // before convert. Converting needs one calibration forward, timed or not.
+    const auto wanted = [&](const char* mode) {
+        return std::find(opt.modes.begin(), opt.modes.end(), mode) != opt.modes.end();
+    };
+    const auto report = [&](const char* mode) {
         const auto [median, minimum] = time_it(opt.repeats, [&] { forward(*model, in); });
         std::printf("{\"impl\": \"wrapq\", \"mode\": \"%s\", \"threads\": %zu, \"seq_len\": %zu, \"median_s\": %.6f, "
                     "\"min_s\": %.6f, \"tokens_per_s\": %.1f}\n",
-                    mode.c_str(), wrapq::parallel::num_threads(), opt.seq, median, minimum,
-                    static_cast<double>(opt.seq) / median);
+                    mode, wrapq::parallel::num_threads(), opt.seq, median, minimum, static_cast<double>(opt.seq) / median);
         std::fflush(stdout);
+    };
+
+    if (wanted("float")) report("float");
+    wrapq::prepare(*model, wrapq::ptq_config{});
+    if (wanted("calibrate")) report("calibrate");
+    if (wanted("converted")) {
+        forward(*model, in);
+        wrapq::convert(*model);
+        report("converted");
     }
-    (void)converted;
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "wrapq_bench_decoder_calibration: %s\n", e.what());

@@ -61,8 +61,59 @@ inline tensor gelu_tanh(const tensor& x) {
     return y;
 }
 
-/// Softmax over the last axis in float32, with the row maximum subtracted first.
+/// Softmax of one row of `width` values into `out`, in float32: the row
+/// maximum is subtracted first, exp is xsimd's vector exp (within an ulp or
+/// two), and the sum runs over SIMD lanes, added in lane order, then over
+/// the last width % lanes values. NaN inputs are skipped by the maximum, as
+/// std::fmax does, and make the row NaN through the sum.
+inline void softmax_row(const float* in, float* out, std::size_t width) noexcept {
+    using batch = xsimd::batch<float>;
+    constexpr std::size_t lanes = batch::size;
+    constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+    const std::size_t body = width - width % lanes;
+    alignas(64) float lane_values[lanes];
+
+    batch top_lanes(neg_inf);
+    for (std::size_t k = 0; k < body; k += lanes) {
+        const batch v = batch::load_unaligned(in + k);
+        top_lanes = xsimd::select(v > top_lanes, v, top_lanes);  // a NaN compares false and is skipped
+    }
+    top_lanes.store_aligned(lane_values);
+    float top = neg_inf;
+    for (const float v : lane_values) top = std::fmax(top, v);
+    for (std::size_t k = body; k < width; ++k) top = std::fmax(top, in[k]);
+
+    const batch shift(top);
+    batch sum_lanes(0.0f);
+    for (std::size_t k = 0; k < body; k += lanes) {
+        const batch e = xsimd::exp(batch::load_unaligned(in + k) - shift);
+        e.store_unaligned(out + k);
+        sum_lanes += e;
+    }
+    if (body < width) {
+        // The tail goes through the same vector exp, padded with copies of the maximum.
+        std::fill(lane_values, lane_values + lanes, top);
+        std::copy(in + body, in + width, lane_values);
+        xsimd::exp(batch::load_aligned(lane_values) - shift).store_aligned(lane_values);
+        std::copy(lane_values, lane_values + (width - body), out + body);
+    }
+    sum_lanes.store_aligned(lane_values);
+    float sum = 0.0f;
+    for (const float v : lane_values) sum += v;
+    for (std::size_t k = body; k < width; ++k) sum += out[k];
+
+    const batch divisor(sum);
+    for (std::size_t k = 0; k < body; k += lanes) (batch::load_unaligned(out + k) / divisor).store_unaligned(out + k);
+    for (std::size_t k = body; k < width; ++k) out[k] /= sum;
+}
+
+/// Softmax over the last axis in float32 (see softmax_row), rows in parallel.
 /// A row of -inf only (a fully masked row) gives NaN, as in PyTorch.
+///
+/// Example:
+/// @code
+///   tensor p = nn::softmax_last_axis(tensor{{0.0f, 0.0f}});   // {{0.5, 0.5}}
+/// @endcode
 inline tensor softmax_last_axis(const tensor& x) {
     if (x.dimension() == 0) throw shape_error("softmax: the input must have at least one axis");
     const std::size_t width = x.shape().back();
@@ -70,18 +121,7 @@ inline tensor softmax_last_axis(const tensor& x) {
     if (width == 0) return y;
     const std::size_t rows = x.size() / width;
     parallel::parallel_for(rows, parallel::rows_per_grain(width), [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) {
-            const float* in = x.data() + r * width;
-            float* out = y.data() + r * width;
-            float top = -std::numeric_limits<float>::infinity();
-            for (std::size_t k = 0; k < width; ++k) top = std::fmax(top, in[k]);
-            float sum = 0.0f;
-            for (std::size_t k = 0; k < width; ++k) {
-                out[k] = std::exp(in[k] - top);
-                sum += out[k];
-            }
-            for (std::size_t k = 0; k < width; ++k) out[k] /= sum;
-        }
+        for (std::size_t r = r0; r < r1; ++r) softmax_row(x.data() + r * width, y.data() + r * width, width);
     });
     return y;
 }
