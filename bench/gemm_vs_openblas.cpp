@@ -5,6 +5,8 @@
 // Built only when OpenBLAS is found (Debian: libopenblas-openmp-dev); docs/benchmarks.md has the
 // rerun commands and a recorded run.
 
+#include <wrapq/io/half_float.hpp>
+#include <wrapq/kernels/bf16_word.hpp>
 #include <wrapq/kernels/gemm.hpp>
 
 #include <cblas.h>
@@ -82,20 +84,27 @@ int main(int argc, char** argv) {
 
     std::printf("# %zu threads (wrapq and OpenBLAS), x (%zu, k), median of %d runs; OpenBLAS %s\n", threads, seq,
                 repeats, openblas_get_config());
-    std::printf("%-22s %6s %6s %12s %12s %8s %10s\n", "layer", "n", "k", "wrapq GF/s", "sgemm GF/s", "ratio",
-                "max |diff|");
+    std::printf("%-22s %6s %6s %12s %12s %8s %10s %14s\n", "layer", "n", "k", "wrapq GF/s", "sgemm GF/s", "ratio",
+                "max |diff|", "bf16 W GF/s");
 
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     double total_wrapq = 0, total_blas = 0, total_flop = 0;
     for (const shape& s : shapes) {
-        std::vector<float> x(seq * s.k), w(s.n * s.k), y(seq * s.n), y_blas(seq * s.n);
+        std::vector<float> x(seq * s.k), w(s.n * s.k), y(seq * s.n), y_blas(seq * s.n), y_bf16(seq * s.n);
         for (float& v : x) v = normal(rng);
         for (float& v : w) v = normal(rng) * 0.03f;
+        // The same weights stored as bf16 words, as in a checkpoint, widened while packing.
+        std::vector<wrapq::kernel::bf16_word> w_bf16(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) w_bf16[i] = {wrapq::io::float_to_bf16(w[i])};
 
         const double t_wrapq = median_seconds(repeats, [&] {
             wrapq::kernel::gemm(wrapq::kernel::row_major(x.data(), seq, s.k),
                                 wrapq::kernel::row_major(w.data(), s.n, s.k), nullptr, y.data(), s.n);
+        });
+        const double t_bf16 = median_seconds(repeats, [&] {
+            wrapq::kernel::gemm(wrapq::kernel::row_major(x.data(), seq, s.k),
+                                wrapq::kernel::row_major(w_bf16.data(), s.n, s.k), nullptr, y_bf16.data(), s.n);
         });
         const double t_blas = median_seconds(repeats, [&] {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(seq), static_cast<int>(s.n),
@@ -112,8 +121,8 @@ int main(int argc, char** argv) {
         total_wrapq += s.per_layer * t_wrapq;
         total_blas += s.per_layer * t_blas;
         total_flop += s.per_layer * flop;
-        std::printf("%-22s %6zu %6zu %12.1f %12.1f %8.2f %10.2e\n", s.layer, s.n, s.k, flop / t_wrapq / 1e9,
-                    flop / t_blas / 1e9, t_blas / t_wrapq, max_diff);
+        std::printf("%-22s %6zu %6zu %12.1f %12.1f %8.2f %10.2e %14.1f\n", s.layer, s.n, s.k, flop / t_wrapq / 1e9,
+                    flop / t_blas / 1e9, t_blas / t_wrapq, max_diff, flop / t_bf16 / 1e9);
     }
     std::printf("%-22s %6s %6s %12.1f %12.1f %8.2f\n", "one layer's projections", "", "", total_flop / total_wrapq / 1e9,
                 total_flop / total_blas / 1e9, total_blas / total_wrapq);

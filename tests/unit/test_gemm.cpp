@@ -2,6 +2,8 @@
 // float64 product (within the error bound of a float32 sum), and across thread counts.
 #include "test_support.hpp"
 
+#include <wrapq/io/half_float.hpp>
+#include <wrapq/kernels/bf16_word.hpp>
 #include <wrapq/kernels/gemm.hpp>
 #include <wrapq/kernels/matmul.hpp>
 
@@ -156,6 +158,50 @@ BOOST_AUTO_TEST_CASE(identical_results_for_any_thread_count) {
         }
         BOOST_TEST(same_bits(one, run_reference(xr, wr, nullptr)));
     }
+}
+
+// bf16 weights, read as stored words: the same bits as a float32 copy of
+// the same values, for row-major W (the register-transpose path and its
+// edges) and for a transposed view, and the same as the reference.
+BOOST_AUTO_TEST_CASE(bf16_weights_equal_their_float_copy) {
+    using namespace kernel::gemm_detail;
+    unsigned seed = 300;
+    for (const std::size_t n : {nr, 3 * nr + 7}) {
+        for (const std::size_t k : {std::size_t{16}, kc + 21}) {
+            const std::size_t m = mr + 3;
+            const wrapq::tensor x = random_tensor({m, k}, seed++);
+            const wrapq::tensor w_random = random_tensor({n, k}, seed++);
+            std::vector<kernel::bf16_word> words(n * k);
+            std::vector<float> widened(n * k);
+            for (std::size_t i = 0; i < n * k; ++i) {
+                words[i] = {wrapq::io::float_to_bf16(w_random.data()[i])};
+                widened[i] = wrapq::io::bf16_to_float(words[i].bits);
+            }
+            const auto xr = kernel::row_major(x.data(), m, k);
+            std::vector<float> y_words(m * n), y_floats(m * n), y_reference(m * n);
+            kernel::gemm(xr, kernel::row_major(words.data(), n, k), nullptr, y_words.data(), n);
+            kernel::gemm(xr, kernel::row_major(widened.data(), n, k), nullptr, y_floats.data(), n);
+            kernel::gemm_reference(xr, kernel::row_major(words.data(), n, k), nullptr, y_reference.data(), n);
+            BOOST_TEST_CONTEXT("n " << n << ", k " << k) {
+                BOOST_TEST(same_bits(y_words, y_floats));
+                BOOST_TEST(same_bits(y_words, y_reference));
+            }
+
+            // The same words seen as W^T (k, n) through swapped strides.
+            std::vector<kernel::bf16_word> words_t(n * k);
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < k; ++j) words_t[j * n + i] = words[i * k + j];
+            std::vector<float> y_view(m * n);
+            kernel::gemm(xr, kernel::matrix_ref<kernel::bf16_word>{words_t.data(), n, k, 1, n}, nullptr, y_view.data(), n);
+            BOOST_TEST(same_bits(y_view, y_floats));
+        }
+    }
+}
+
+// Widening is exact: 1.0 and -2.5 in bf16 are 0x3F80 and 0xC020.
+BOOST_AUTO_TEST_CASE(bf16_word_widens_exactly) {
+    BOOST_TEST(kernel::convert_element(kernel::bf16_word{0x3F80}) == 1.0f);
+    BOOST_TEST(kernel::convert_element(kernel::bf16_word{0xC020}) == -2.5f);
 }
 
 // linear_forward is the layer's entry point: the same product with W (out, in).

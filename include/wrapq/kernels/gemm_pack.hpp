@@ -2,6 +2,7 @@
 #pragma once
 
 #include "wrapq/config.hpp"
+#include "wrapq/kernels/bf16_word.hpp"
 #include "wrapq/kernels/gemm_micro.hpp"
 #include "wrapq/kernels/matrix_ref.hpp"
 
@@ -12,12 +13,22 @@
 namespace wrapq::kernel::gemm_detail {
 
 #if defined(__AVX512F__)
+/// Loads 16 consecutive elements as float32.
+inline __m512 load_16(const float* p) noexcept { return _mm512_loadu_ps(p); }
+
+/// Loads 16 consecutive bf16 words and widens them (exactly) to float32.
+inline __m512 load_16(const bf16_word* p) noexcept {
+    const __m256i words = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(words), 16));
+}
+
 /// Transposes a 16 x 16 block: row r of `src` (stride `lds`) becomes
-/// column r of `dst` (stride `ldd`). Pure data movement, so the packed
-/// values equal the source bits.
-inline void transpose_16x16(const float* src, std::size_t lds, float* dst, std::size_t ldd) noexcept {
+/// column r of `dst` (stride `ldd`), widened to float32. Only data movement
+/// and exact widening, so the packed values equal convert_element() of the source.
+template <class T>
+void transpose_16x16(const T* src, std::size_t lds, float* dst, std::size_t ldd) noexcept {
     __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+    for (int i = 0; i < 16; ++i) r[i] = load_16(src + i * lds);
 
     // Interleave pairs of rows, then pairs of pairs, then 128-bit lanes.
     for (int i = 0; i < 16; i += 2) {
@@ -63,7 +74,7 @@ void pack_w(const matrix_ref<T>& w, std::size_t n0, std::size_t nb, std::size_t 
             for (std::size_t j = 0; j < nr; ++j) rows[j] = &w.at(n0 + p + j, k0);
             std::size_t k = 0;
 #if defined(__AVX512F__)
-            if constexpr (std::is_same_v<T, float> && nr % 16 == 0) {
+            if constexpr ((std::is_same_v<T, float> || std::is_same_v<T, bf16_word>) && nr % 16 == 0) {
                 // 16 x 16 register transposes instead of one scalar per element.
                 for (; k + 16 <= kb; k += 16) {
                     for (std::size_t j = 0; j < nr; j += 16) {
