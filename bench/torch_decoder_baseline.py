@@ -577,24 +577,24 @@ def measure_linear_gflops(seq_len, repeats):
     x = torch.randn((1, seq_len, HIDDEN), generator=generator)
     weight = torch.randn((INTERMEDIATE, HIDDEN), generator=generator) * 0.02
     with torch.no_grad():
-        F.linear(x, weight)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            F.linear(x, weight)
-            times.append(time.perf_counter() - start)
+        times = time_calls(lambda: F.linear(x, weight), repeats)
     return 2.0 * seq_len * INTERMEDIATE * HIDDEN / statistics.median(times) / 1e9
+
+
+def time_calls(call, repeats):
+    """Run `call` once to warm up, then `repeats` timed times; return the wall times in seconds."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def time_forwards(model, mode, inputs, repeats):
     """Run one warm-up forward and `repeats` timed forwards; return the wall times in seconds."""
-    model.run(mode, inputs)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.run(mode, inputs)
-        times.append(time.perf_counter() - start)
-    return times
+    return time_calls(lambda: model.run(mode, inputs), repeats)
 
 
 def run_benchmark(args):
