@@ -6,10 +6,11 @@
 // The model, its inputs and the PyTorch baseline it is compared with are described in
 // docs/benchmarks.md; bench/torch_decoder_baseline.py --check FILE checks a --dump file.
 
+#include "timing.hpp"
+
 #include <wrapq.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -134,20 +135,6 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-/// Median and minimum wall time of `repeats` calls after one warm-up call.
-template <class F>
-std::pair<double, double> time_it(int repeats, F&& f) {
-    f();
-    std::vector<double> seconds;
-    for (int r = 0; r < repeats; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(seconds.begin(), seconds.end());
-    return {seconds[seconds.size() / 2], seconds.front()};
-}
-
 /// Writes the weights, inputs, float and converted outputs and every
 /// activation observer's range after one calibration forward, for
 /// torch_decoder_baseline.py --check.
@@ -208,21 +195,22 @@ int main(int argc, char** argv) try {
 
     // The modes run in lifecycle order: float before prepare, calibrate
     // before convert. Converting needs one calibration forward, timed or not.
-    const auto wanted = [&](const char* mode) {
+    const auto selected = [&](const char* mode) {
         return std::find(opt.modes.begin(), opt.modes.end(), mode) != opt.modes.end();
     };
     const auto report = [&](const char* mode) {
-        const auto [median, minimum] = time_it(opt.repeats, [&] { forward(*model, in); });
+        const wrapq_bench::timing t = wrapq_bench::time_calls(opt.repeats, [&] { forward(*model, in); });
         std::printf("{\"impl\": \"wrapq\", \"mode\": \"%s\", \"threads\": %zu, \"seq_len\": %zu, \"median_s\": %.6f, "
                     "\"min_s\": %.6f, \"tokens_per_s\": %.1f}\n",
-                    mode, wrapq::parallel::num_threads(), opt.seq, median, minimum, static_cast<double>(opt.seq) / median);
+                    mode, wrapq::parallel::num_threads(), opt.seq, t.median, t.minimum,
+                    static_cast<double>(opt.seq) / t.median);
         std::fflush(stdout);
     };
 
-    if (wanted("float")) report("float");
+    if (selected("float")) report("float");
     wrapq::prepare(*model, wrapq::ptq_config{});
-    if (wanted("calibrate")) report("calibrate");
-    if (wanted("converted")) {
+    if (selected("calibrate")) report("calibrate");
+    if (selected("converted")) {
         forward(*model, in);
         wrapq::convert(*model);
         report("converted");

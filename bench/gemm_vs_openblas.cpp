@@ -5,6 +5,8 @@
 // Built only when OpenBLAS is found (Debian: libopenblas-openmp-dev); docs/benchmarks.md has the
 // rerun commands and a recorded run.
 
+#include "timing.hpp"
+
 #include <wrapq/io/half_float.hpp>
 #include <wrapq/kernels/bf16_word.hpp>
 #include <wrapq/kernels/gemm.hpp>
@@ -12,7 +14,6 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,19 +53,6 @@ std::size_t parse_count(std::string_view flag, const char* text, std::size_t hi)
     return static_cast<std::size_t>(v);
 }
 
-template <class F>
-double median_seconds(int repeats, F&& f) {
-    f();  // warm-up: page in the buffers, start the threads
-    std::vector<double> s;
-    for (int r = 0; r < repeats; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(s.begin(), s.end());
-    return s[s.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,19 +86,19 @@ int main(int argc, char** argv) {
         std::vector<wrapq::kernel::bf16_word> w_bf16(w.size());
         for (std::size_t i = 0; i < w.size(); ++i) w_bf16[i] = {wrapq::io::float_to_bf16(w[i])};
 
-        const double t_wrapq = median_seconds(repeats, [&] {
+        const double t_wrapq = wrapq_bench::time_calls(repeats, [&] {
             wrapq::kernel::gemm(wrapq::kernel::row_major(x.data(), seq, s.k),
                                 wrapq::kernel::row_major(w.data(), s.n, s.k), nullptr, y.data(), s.n);
-        });
-        const double t_bf16 = median_seconds(repeats, [&] {
+        }).median;
+        const double t_bf16 = wrapq_bench::time_calls(repeats, [&] {
             wrapq::kernel::gemm(wrapq::kernel::row_major(x.data(), seq, s.k),
                                 wrapq::kernel::row_major(w_bf16.data(), s.n, s.k), nullptr, y_bf16.data(), s.n);
-        });
-        const double t_blas = median_seconds(repeats, [&] {
+        }).median;
+        const double t_blas = wrapq_bench::time_calls(repeats, [&] {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(seq), static_cast<int>(s.n),
                         static_cast<int>(s.k), 1.0f, x.data(), static_cast<int>(s.k), w.data(),
                         static_cast<int>(s.k), 0.0f, y_blas.data(), static_cast<int>(s.n));
-        });
+        }).median;
 
         // Both sum in float32 in different orders; the difference shows the
         // two compute the same product, not which one is closer.

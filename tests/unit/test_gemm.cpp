@@ -149,14 +149,14 @@ BOOST_AUTO_TEST_CASE(identical_results_for_any_thread_count) {
         const auto wr = kernel::row_major(w.data(), s.n, s.k);
 
         wrapq::parallel::set_num_threads(1);
-        const auto one = run_gemm(xr, wr, nullptr);
+        const auto one_thread = run_gemm(xr, wr, nullptr);
         for (std::size_t threads : {2, 3}) {
             wrapq::parallel::set_num_threads(threads);
             BOOST_TEST_CONTEXT("m " << s.m << ", n " << s.n << ", threads " << threads) {
-                BOOST_TEST(same_bits(run_gemm(xr, wr, nullptr), one));
+                BOOST_TEST(same_bits(run_gemm(xr, wr, nullptr), one_thread));
             }
         }
-        BOOST_TEST(same_bits(one, run_reference(xr, wr, nullptr)));
+        BOOST_TEST(same_bits(one_thread, run_reference(xr, wr, nullptr)));
     }
 }
 

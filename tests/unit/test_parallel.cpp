@@ -51,10 +51,10 @@ template <class F>
 void check_thread_independent(F f) {
     thread_count_guard guard;
     parallel::set_num_threads(1);
-    const tensor one = f();
+    const tensor one_thread = f();
     for (std::size_t threads : {2, 3}) {
         parallel::set_num_threads(threads);
-        BOOST_TEST_CONTEXT(threads << " threads") { BOOST_TEST(same_bits(f(), one)); }
+        BOOST_TEST_CONTEXT(threads << " threads") { BOOST_TEST(same_bits(f(), one_thread)); }
     }
 }
 
@@ -233,10 +233,10 @@ BOOST_AUTO_TEST_SUITE(parallel_kernels)
 // The whole lifecycle of a decoder layer, outputs and qparams, has the same
 // bits with 1, 2 and 3 threads.
 BOOST_AUTO_TEST_CASE(decoder_layer_calibration_is_thread_independent) {
-    const tensor one = calibrate_and_convert(1);
-    BOOST_TEST(one.size() > 2u * 64u * 256u);
+    const tensor one_thread = calibrate_and_convert(1);
+    BOOST_TEST(one_thread.size() > 2u * 64u * 256u);
     for (std::size_t threads : {2, 3}) {
-        BOOST_TEST_CONTEXT(threads << " threads") { BOOST_TEST(same_bits(calibrate_and_convert(threads), one)); }
+        BOOST_TEST_CONTEXT(threads << " threads") { BOOST_TEST(same_bits(calibrate_and_convert(threads), one_thread)); }
     }
 }
 

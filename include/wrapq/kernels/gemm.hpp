@@ -104,8 +104,8 @@ void gemm_block(const matrix_ref<float>& x, const matrix_ref<T>& w, float* y, st
 ///   kernel::gemm(kernel::row_major(x, 2, 3), kernel::row_major(w, 4, 3), nullptr, y, 4);
 /// @endcode
 ///
-/// Pre: x.cols == w.cols; y holds M rows of ldy >= N floats and overlaps
-/// neither x, w nor bias; bias is null or holds N floats.
+/// Pre: x.cols == w.cols. y has M rows of ldy >= N floats and overlaps
+/// neither x, w nor bias. bias is null or has N floats.
 template <class T>
 void gemm(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias, float* y, std::size_t ldy) {
     const std::size_t m_total = x.rows;

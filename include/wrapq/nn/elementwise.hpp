@@ -61,11 +61,11 @@ inline tensor gelu_tanh(const tensor& x) {
     return y;
 }
 
-/// Softmax of one row of `width` values into `out`, in float32: the row
-/// maximum is subtracted first, exp is xsimd's vector exp (within an ulp or
-/// two), and the sum runs over SIMD lanes, added in lane order, then over
-/// the last width % lanes values. NaN inputs are skipped by the maximum, as
-/// std::fmax does, and make the row NaN through the sum.
+/// Writes the softmax of one row of `width` values to `out`, in float32.
+/// The row maximum is subtracted first, and exp is xsimd's vector exp. The
+/// sum runs over SIMD lanes, added in lane order, then over the last
+/// width % lanes values. The maximum skips NaN inputs, as std::fmax does,
+/// and the sum then makes the whole row NaN.
 inline void softmax_row(const float* in, float* out, std::size_t width) noexcept {
     using batch = xsimd::batch<float>;
     constexpr std::size_t lanes = batch::size;

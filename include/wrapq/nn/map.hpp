@@ -32,16 +32,16 @@ tensor map(const tensor& x, F f) {
 
 /// y[i] = f(a[i], b[i]) for two tensors of one shape, in parallel; the
 /// same-shape form of `a + b`, `a * b` without broadcasting.
-/// Throws shape_error naming `what` when the shapes differ.
+/// Throws shape_error naming `site` when the shapes differ.
 ///
 /// Example:
 /// @code
 ///   tensor sum = nn::zip(residual, update, std::plus<>{}, "attn_residual_out");
 /// @endcode
 template <class F>
-tensor zip(const tensor& a, const tensor& b, F f, const std::string& what = "zip") {
+tensor zip(const tensor& a, const tensor& b, F f, const std::string& site = "zip") {
     if (a.dimension() != b.dimension() || !std::equal(a.shape().begin(), a.shape().end(), b.shape().begin())) {
-        throw shape_error(what + ": elementwise operands need one shape, got " + std::to_string(a.size()) + " and " +
+        throw shape_error(site + ": elementwise operands need one shape, got " + std::to_string(a.size()) + " and " +
                           std::to_string(b.size()) + " elements in shapes of rank " + std::to_string(a.dimension()) +
                           " and " + std::to_string(b.dimension()));
     }
