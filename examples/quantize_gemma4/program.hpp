@@ -22,6 +22,7 @@
 #include <wrapq/report.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -211,7 +212,7 @@ std::string load_weights(model_type<C>& lm, const settings& s) {
     }
 
     const auto checkpoint = wrapq::io::safetensors_checkpoint::open(path);
-    const wrapq::io::bind_report report = wrapq::gemma4::load_checkpoint(lm, checkpoint);
+    const wrapq::io::bind_report report = wrapq::gemma4::load_checkpoint(lm, checkpoint, {.borrow_bf16 = true});
     if constexpr (wrapq::gemma4::has_vision<C>) {
         std::size_t audio = 0;
         for (const std::string& name : report.ignored) audio += wrapq::gemma4::is_audio_tensor(name) ? 1 : 0;
@@ -379,8 +380,16 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                                               "(quantize_gemma4_tiny_full_vocab_vision, for example)");
             }
         }
+        // Phase timings for the summary; the benchmarks of docs/benchmarks.md read them.
+        auto phase_start = std::chrono::steady_clock::now();
+        auto end_phase = [&](const char* phase) {
+            const auto now = std::chrono::steady_clock::now();
+            run.phase_seconds.emplace_back(phase, std::chrono::duration<double>(now - phase_start).count());
+            phase_start = now;
+        };
         auto lm = std::make_unique<model_type<C>>();
         run.checkpoint = load_weights<C>(*lm, s);
+        end_phase("load");
 
         const tokenizer_choice tok = choose_tokenizer(s);
         run.tokenizer = tok.description;
@@ -420,8 +429,10 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                       << run.tokenizer << "\n";
         }
 
+        phase_start = std::chrono::steady_clock::now();  // not the tokenizer and input reading
         wrapq::prepare(*lm, config);
         if (s.graphs.any()) reject_unexportable(*lm);
+        end_phase("prepare");
         {
             progress_bar bar("calibration", calibration.samples.size(), !s.quiet);
             for (const auto& sample : calibration.samples) {
@@ -430,6 +441,7 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
                 bar.advance(sample.size());
             }
         }
+        end_phase("calibration");
         if constexpr (wrapq::gemma4::has_vision<C>) {
             progress_bar bar("images     ", calibration_images.size(), !s.quiet);
             for (const image_sample& sample : calibration_images) {
@@ -440,11 +452,17 @@ int run(int argc, char** argv, std::string_view program, std::string_view config
         }
         // Sites that calibration does not reach stay in float: inputs_embeds
         // of a text-only model, and the vision tower without images.
+        if constexpr (wrapq::gemma4::has_vision<C>) {
+            if (!calibration_images.empty()) end_phase("images");
+        }
         wrapq::convert(*lm, {.skip_uncalibrated = true});
+        end_phase("convert");
 
         const evaluation eval = evaluate(*lm, held_out.samples, T.vocab_size, 20000, !s.quiet, &eval_images);
+        end_phase("evaluation");
 
         run.graphs = write_graphs<C>(*lm, s, staging.path(), !calibration_images.empty());
+        end_phase("export");
         if (s.write_report) {
             check_interrupt();
             std::ostringstream json;

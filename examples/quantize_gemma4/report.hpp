@@ -12,6 +12,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quantize_gemma4 {
@@ -33,6 +34,9 @@ struct run_description {
     bool chat_template = false;
     std::vector<std::string> graphs;  ///< File names of the Circle graphs.
     std::string vision_grid;          ///< Patch grid of the vision graph, "ROWSxCOLUMNS"; empty without vision.
+    /// Wall-clock seconds of each phase, in order. Printed in the summary
+    /// only: report.json stays byte-identical between runs.
+    std::vector<std::pair<std::string, double>> phase_seconds;
 };
 
 namespace detail {
@@ -142,6 +146,18 @@ inline void print_summary(std::ostream& os, const run_description& run, const ev
         os << ", " << eval.image_samples << (eval.image_samples == 1 ? " image-text pair" : " image-text pairs");
     }
     os << "\n";
+    if (!run.phase_seconds.empty()) {
+        os << "time:       ";
+        for (const auto& [phase, seconds] : run.phase_seconds) {
+            std::snprintf(line, sizeof line, " %s %.1f s", phase.c_str(), seconds);
+            os << line;
+            if (phase == "calibration" && seconds > 0.0) {
+                std::snprintf(line, sizeof line, " (%.1f tokens/s)", static_cast<double>(run.calibration_tokens) / seconds);
+                os << line;
+            }
+            os << (&phase == &run.phase_seconds.back().first ? "\n" : ",");
+        }
+    }
     const double pf = perplexity_of(eval.float_nll);
     const double pq = perplexity_of(eval.quantized_nll);
     std::snprintf(line, sizeof line, "perplexity:  float %.4g, quantized %.4g (%+.2f%%)\n", pf, pq, 100.0 * (pq - pf) / pf);

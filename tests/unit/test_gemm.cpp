@@ -6,6 +6,8 @@
 #include <wrapq/kernels/bf16_word.hpp>
 #include <wrapq/kernels/gemm.hpp>
 #include <wrapq/kernels/matmul.hpp>
+#include <wrapq/kernels/row_fake_quant.hpp>
+#include <wrapq/core/fake_quantize.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -196,6 +198,59 @@ BOOST_AUTO_TEST_CASE(bf16_weights_equal_their_float_copy) {
             BOOST_TEST(same_bits(y_view, y_floats));
         }
     }
+}
+
+// Fake quantization of W while packing. The product with row steps equals,
+// bit for bit, the product with a fake-quantized float32 copy of W, made by
+// the library's fake_quantize as a float weight's convert does. Cases:
+// per-channel and per-tensor qparams, full and partial panels, the reference. One row gets a scale so small that its values clamp to qmin/qmax.
+BOOST_AUTO_TEST_CASE(row_fake_quant_equals_fake_quantized_copy) {
+    using namespace kernel::gemm_detail;
+    unsigned seed = 500;
+    for (const std::size_t n : {nr, 3 * nr + 7}) {
+        const std::size_t k = kc + 21, m = mr + 3;
+        const wrapq::tensor x = random_tensor({m, k}, seed++);
+        const wrapq::tensor w_random = random_tensor({n, k}, seed++);
+        std::vector<kernel::bf16_word> words(n * k);
+        wrapq::tensor widened = wrapq::tensor::from_shape({n, k});
+        for (std::size_t i = 0; i < n * k; ++i) {
+            words[i] = {wrapq::io::float_to_bf16(w_random.data()[i])};
+            widened.data()[i] = wrapq::io::bf16_to_float(words[i].bits);
+        }
+        std::vector<float> scales(n);
+        std::vector<std::int32_t> zero_points(n);
+        for (std::size_t r = 0; r < n; ++r) {
+            scales[r] = r == 1 ? 1e-6f : 0.05f + 0.01f * static_cast<float>(r % 7);
+            zero_points[r] = static_cast<std::int32_t>(r % 16);
+        }
+        const std::vector<wrapq::qparams> cases = {wrapq::qparams::per_channel(scales, zero_points, 0, wrapq::uint4),
+                                                   wrapq::qparams::per_tensor(0.02f, 3, wrapq::uint8)};
+        for (const wrapq::qparams& p : cases) {
+            const kernel::row_fake_quant steps(p, n);
+            const wrapq::tensor copy = wrapq::fake_quantize(widened, p);
+            const auto xr = kernel::row_major(x.data(), m, k);
+            std::vector<float> y_steps(m * n), y_copy(m * n), y_reference(m * n);
+            kernel::gemm(xr, kernel::row_major(words.data(), n, k), nullptr, y_steps.data(), n, &steps);
+            kernel::gemm(xr, kernel::row_major(copy.data(), n, k), nullptr, y_copy.data(), n);
+            kernel::gemm_reference(xr, kernel::row_major(words.data(), n, k), nullptr, y_reference.data(), n, &steps);
+            BOOST_TEST_CONTEXT("n " << n << (p.is_per_channel() ? ", per-channel" : ", per-tensor")) {
+                BOOST_TEST(same_bits(y_steps, y_copy));
+                BOOST_TEST(same_bits(y_steps, y_reference));
+            }
+        }
+    }
+}
+
+// supports_rows accepts per-tensor qparams and channels along the row axis only.
+BOOST_AUTO_TEST_CASE(row_fake_quant_accepts_row_channels_only) {
+    const auto rows = wrapq::qparams::per_channel({1.0f, 2.0f}, {0, 0}, 0, wrapq::int8);
+    const auto columns = wrapq::qparams::per_channel({1.0f, 2.0f, 3.0f}, {0, 0, 0}, 1, wrapq::int8);
+    BOOST_TEST(kernel::row_fake_quant::supports_rows(rows, 2));
+    BOOST_TEST(!kernel::row_fake_quant::supports_rows(rows, 3));
+    BOOST_TEST(!kernel::row_fake_quant::supports_rows(columns, 2));
+    BOOST_TEST(kernel::row_fake_quant::supports_rows(wrapq::qparams::per_tensor(1.0f, 0, wrapq::int8), 5));
+    // Level 1 of row 1 (scale 2): 2.6 rounds to level 1.
+    BOOST_TEST(kernel::row_fake_quant(rows, 2).apply(1, 2.6f) == 2.0f);
 }
 
 // Widening is exact: 1.0 and -2.5 in bf16 are 0x3F80 and 0xC020.

@@ -13,6 +13,7 @@
 #include "wrapq/core/quantize.hpp"
 #include "wrapq/core/rounding.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/kernels/bf16_word.hpp"
 
 #include <xsimd/xsimd.hpp>
 
@@ -90,8 +91,17 @@ inline std::int32_t add_quantized_constant(model_builder& builder, std::string n
 
 namespace detail {
 
-/// Quantizes one float32 weight tensor to the bytes of quantize(weights, p)
-/// in consecutive chunks, for a generated buffer.
+/// The values of a weight for weight_quantizer: float32, or bf16 words
+/// widened one tile at a time. `release_pages`, when set, drops the
+/// resident pages of bf16 words already quantized (see borrowed_bf16).
+struct weight_words {
+    const float* f32 = nullptr;
+    const kernel::bf16_word* bf16 = nullptr;
+    void (*release_pages)(const void* begin, std::size_t bytes) = nullptr;
+};
+
+/// Quantizes one float32 or bf16 weight tensor to the bytes of
+/// quantize(weights, p) in consecutive chunks, for a generated buffer.
 ///
 /// Each chunk holds up to chunk_bytes of output. It is computed in tiles of
 /// tile_elements values: first the float levels of the tile, with the
@@ -105,7 +115,7 @@ public:
 
     /// Pre: `p` is valid, its format is 4, 8 or 16 bits wide, and `layout`
     /// matches p.channels() (one channel for per-tensor parameters).
-    weight_quantizer(std::string name, const float* data, std::size_t count, const qparams& p, channel_layout layout)
+    weight_quantizer(std::string name, weight_words data, std::size_t count, const qparams& p, channel_layout layout)
         : name_(std::move(name)), data_(data), count_(count), type_(p.type), layout_(layout),
           per_channel_(p.is_per_channel()) {
         for (std::size_t c = 0; c < p.channels(); ++c) {
@@ -127,17 +137,18 @@ public:
     void operator()(const buffer_data::sink& out) const {
         const std::size_t chunk_elements = type_.bits == 4 ? 2 * chunk_bytes : chunk_bytes / storage_bytes(type_);
         std::vector<std::uint8_t> chunk(std::min<std::uint64_t>(chunk_bytes, output_bytes()));
-        std::vector<float> levels(tile_elements);
+        std::vector<float> levels(tile_elements), widened(data_.bf16 ? tile_elements : 0);
 
         for (std::size_t begin = 0; begin < count_; begin += chunk_elements) {
             const std::size_t end = std::min(count_, begin + chunk_elements);
             std::uint8_t* next = chunk.data();
             for (std::size_t tile = begin; tile < end; tile += tile_elements) {
                 const std::size_t n = std::min(tile_elements, end - tile);
-                compute_levels(tile, n, levels.data());
+                compute_levels(tile, n, tile_values(tile, n, widened.data()), levels.data());
                 next = pack(levels.data(), n, next);
             }
             out(std::span<const std::uint8_t>(chunk.data(), static_cast<std::size_t>(next - chunk.data())));
+            if (data_.bf16 && data_.release_pages) data_.release_pages(data_.bf16 + begin, (end - begin) * sizeof(kernel::bf16_word));
         }
     }
 
@@ -145,25 +156,34 @@ private:
     using float_batch = xsimd::batch<float>;
     static constexpr std::size_t lanes = float_batch::size;
 
-    /// Writes the levels of elements [begin, begin + n) to `levels`.
-    void compute_levels(std::size_t begin, std::size_t n, float* levels) const {
+    /// Returns the float32 values of elements [begin, begin + n): the weight
+    /// itself, or its bf16 words widened (exactly) into `scratch`.
+    const float* tile_values(std::size_t begin, std::size_t n, float* scratch) const noexcept {
+        if (!data_.bf16) return data_.f32 + begin;
+        for (std::size_t i = 0; i < n; ++i) scratch[i] = kernel::convert_element(data_.bf16[begin + i]);
+        return scratch;
+    }
+
+    /// Writes the levels of elements [begin, begin + n), whose values are
+    /// in[0, n), to `levels`.
+    void compute_levels(std::size_t begin, std::size_t n, const float* in, float* levels) const {
         const std::size_t end = begin + n;
         bool nan = false;
         if (!per_channel_) {
-            nan = level_run(data_ + begin, n, steps_[0], levels);
+            nan = level_run(in, n, steps_[0], levels);
         } else if (layout_.inner == 1) {
-            nan = last_axis_levels(begin, end, levels);
+            nan = last_axis_levels(begin, end, in, levels);
         } else {
             // Runs of `inner` contiguous values share one channel, and a tile
             // may start or end inside a run.
             for (std::size_t i = begin; i < end;) {
                 const std::size_t run = i / layout_.inner;
                 const std::size_t run_end = std::min(end, (run + 1) * layout_.inner);
-                nan = level_run(data_ + i, run_end - i, steps_[run % layout_.channels], levels + (i - begin)) || nan;
+                nan = level_run(in + (i - begin), run_end - i, steps_[run % layout_.channels], levels + (i - begin)) || nan;
                 i = run_end;
             }
         }
-        if (nan) throw_nan(begin, end);
+        if (nan) throw_nan(begin, in, n);
     }
 
     /// Computes the levels of `n` values that share `step` and returns true when one of them is NaN.
@@ -188,7 +208,7 @@ private:
     /// Computes the levels of elements [begin, end) when the channel axis is
     /// the last one. Element i has channel i % channels, so each row lines up
     /// with the per-channel reciprocals and zero points, which load as vectors too.
-    bool last_axis_levels(std::size_t begin, std::size_t end, float* levels) const noexcept {
+    bool last_axis_levels(std::size_t begin, std::size_t end, const float* values, float* levels) const noexcept {
         const std::size_t channels = layout_.channels;
         const float_batch lo(steps_[0].qmin), hi(steps_[0].qmax);
         xsimd::batch_bool<float> bad(false);
@@ -196,7 +216,7 @@ private:
         for (std::size_t i = begin; i < end;) {
             const std::size_t first = i % channels;
             const std::size_t n = std::min(end - i, channels - first);
-            const float* in = data_ + i;
+            const float* in = values + (i - begin);
             float* out = levels + (i - begin);
             std::size_t k = 0;
             for (; k + lanes <= n; k += lanes) {
@@ -243,16 +263,15 @@ private:
         return out + 2 * n;
     }
 
-    [[noreturn]] void throw_nan(std::size_t begin, std::size_t end) const {
-        const std::size_t index = static_cast<std::size_t>(std::find_if(data_ + begin, data_ + end, [](float x) {
-                                                               return std::isnan(x);
-                                                           }) - data_);
+    [[noreturn]] void throw_nan(std::size_t begin, const float* values, std::size_t n) const {
+        const std::size_t index =
+            begin + static_cast<std::size_t>(std::find_if(values, values + n, [](float x) { return std::isnan(x); }) - values);
         throw value_error("circle: weight \"" + name_ + "\": element " + std::to_string(index) +
                           " is NaN and has no integer level; find where the NaN was produced upstream");
     }
 
     std::string name_;
-    const float* data_;
+    weight_words data_;
     std::size_t count_;
     dtype type_;
     channel_layout layout_;
@@ -261,6 +280,31 @@ private:
     std::vector<float> inv_scale_;
     std::vector<float> zero_point_;
 };
+
+/// Adds the generated constant of add_quantized_weight() for either storage.
+inline std::int32_t add_quantized_words(model_builder& builder, std::string name, weight_words words,
+                                        const std::vector<std::size_t>& dims, const qparams& p, std::uint32_t graph,
+                                        std::shared_ptr<const void> owner) {
+    p.validate();
+    const tensor_type type = tensor_type_for(p.type);
+    std::vector<std::int32_t> shape = circle_shape(name, dims);
+    std::size_t count = 1;
+    for (std::size_t d : dims) count *= d;
+
+    channel_layout layout{1, 1, count};
+    quantization quant = quantization_for(p);
+    if (p.is_per_channel()) {
+        layout = wrapq::detail::checked_channel_layout(dims, p, "add_quantized_weight");
+        quant.quantized_dimension = static_cast<std::int32_t>(normalize_axis(*p.axis, dims.size()));
+    }
+
+    // std::function needs a copyable callable, so the producer shares the
+    // quantizer. It also keeps the owner of borrowed words alive.
+    auto quantizer = std::make_shared<const weight_quantizer>(name, words, count, p, layout);
+    const std::uint64_t size = quantizer->output_bytes();
+    buffer_data data = buffer_data::generated(size, [quantizer, owner](const buffer_data::sink& out) { (*quantizer)(out); });
+    return builder.add_constant(std::move(name), std::move(shape), type, std::move(data), std::move(quant), graph);
+}
 
 }  // namespace detail
 
@@ -294,22 +338,23 @@ private:
 /// @endcode
 inline std::int32_t add_quantized_weight(model_builder& builder, std::string name, const wrapq::tensor& weights,
                                          const qparams& p, std::uint32_t graph = 0) {
-    p.validate();
-    const tensor_type type = tensor_type_for(p.type);
-    std::vector<std::int32_t> shape = detail::circle_shape(name, weights.shape());
+    const std::vector<std::size_t> shape(weights.shape().begin(), weights.shape().end());
+    return detail::add_quantized_words(builder, std::move(name), detail::weight_words{weights.data()}, shape, p, graph,
+                                       nullptr);
+}
 
-    channel_layout layout{1, 1, weights.size()};
-    quantization quant = quantization_for(p);
-    if (p.is_per_channel()) {
-        layout = wrapq::detail::checked_channel_layout(weights.shape(), p, "add_quantized_weight");
-        quant.quantized_dimension = static_cast<std::int32_t>(normalize_axis(*p.axis, weights.dimension()));
-    }
-
-    // std::function needs a copyable callable, so the producer shares the quantizer.
-    auto quantizer = std::make_shared<const detail::weight_quantizer>(name, weights.data(), weights.size(), p, layout);
-    const std::uint64_t size = quantizer->output_bytes();
-    buffer_data data = buffer_data::generated(size, [quantizer](const buffer_data::sink& out) { (*quantizer)(out); });
-    return builder.add_constant(std::move(name), std::move(shape), type, std::move(data), std::move(quant), graph);
+/// The same for a weight stored as bf16 words (row-major, `shape`), such
+/// as a weight_matrix borrowed from a memory-mapped checkpoint. The words
+/// are widened to float32 one tile at a time while the file is written, so
+/// neither a float32 nor a quantized copy of the weight exists. With
+/// `release_pages`, the pages of words already written leave the resident set. `owner` is kept alive until the builder is gone.
+inline std::int32_t add_quantized_weight(model_builder& builder, std::string name, const kernel::bf16_word* words,
+                                         const std::vector<std::size_t>& shape, const qparams& p,
+                                         std::shared_ptr<const void> owner,
+                                         void (*release_pages)(const void*, std::size_t) = nullptr,
+                                         std::uint32_t graph = 0) {
+    return detail::add_quantized_words(builder, std::move(name), detail::weight_words{nullptr, words, release_pages},
+                                       shape, p, graph, std::move(owner));
 }
 
 }  // namespace wrapq::circle

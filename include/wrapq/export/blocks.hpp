@@ -52,7 +52,7 @@ template <std::size_t In, std::size_t Out, bool Bias>
 value emit_linear(graph_emitter& e, const nn::linear<In, Out, Bias>& block, const value& x) {
     const std::string name = module_of(block.act_out);
     const value input = e.site(x, block.act_in);
-    const value w = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value w = e.weight(name + ".weight", block.weight, block.weight_observer);
     const value b = Bias ? emit_bias(e, name + ".bias", block.bias.value, input, w) : value{};
     const value y = e.compute(circle::ops::fully_connected(), {input, w, b}, name, with_last(x.shape, Out));
     return e.site(y, block.act_out);
@@ -133,7 +133,7 @@ inline value emit_table_rows(graph_emitter& e, const value& table, const value& 
 template <std::size_t Vocab, std::size_t Dim>
 value emit_scaled_embedding(graph_emitter& e, const nn::scaled_embedding<Vocab, Dim>& block, const value& ids) {
     const std::string name = module_of(block.act_out);
-    const value table = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value table = e.weight(name + ".weight", block.weight, block.weight_observer);
     const value rows = e.site(emit_table_rows(e, table, ids, name + "/rows"), block.embedding_observer);
     const value scale = e.observed_constant(name + ".embed_scale", tensor{block.embed_scale()}, block.embed_scale_observer);
     return e.site(e.compute(circle::ops::mul(), {rows, scale}, name, rows.shape), block.act_out);

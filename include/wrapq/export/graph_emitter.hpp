@@ -8,6 +8,7 @@
 #include "wrapq/circle/quantized_constant.hpp"
 #include "wrapq/core/quantize.hpp"
 #include "wrapq/core/tensor.hpp"
+#include "wrapq/module/weight_matrix.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
 #include <cmath>
@@ -235,6 +236,22 @@ public:
         // quantized copy of the weight stays in memory.
         const std::int32_t index = circle::add_quantized_weight(builder_, std::move(name), w, *o.affine_qparams());
         return track(index, std::move(shape));
+    }
+
+    /// Adds a weight_matrix as weight() does. A borrowed bf16 weight is always
+    /// streamed: quantized from its bf16 words while the file is written,
+    /// because a copy of a table such as Gemma 4's per-layer embedding would
+    /// need gigabytes. The builder keeps the checkpoint mapping alive until then.
+    /// Throws invalid_argument naming the weight when it has no values.
+    template <std::size_t R, std::size_t C>
+    value weight(std::string name, const weight_matrix<R, C>& w, const any_observer& o) {
+        w.require_loaded(name);
+        if (!w.is_borrowed()) return weight(std::move(name), w.value, o);
+        const std::optional<site_qparams> wanted = qparams_of(o);
+        if (!wanted) return float_constant(std::move(name), w.to_float());
+        const std::int32_t index = circle::add_quantized_weight(builder_, std::move(name), w.bf16.data, {R, C},
+                                                                *o.affine_qparams(), w.bf16.owner, w.bf16.release_pages);
+        return track(index, {static_cast<std::int32_t>(R), static_cast<std::int32_t>(C)});
     }
 
     /// Adds a float32 constant kept in float on purpose.

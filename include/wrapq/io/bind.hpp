@@ -5,12 +5,15 @@
 #include "wrapq/core/errors.hpp"
 #include "wrapq/core/tensor.hpp"
 #include "wrapq/module/name_match.hpp"
+#include "wrapq/kernels/bf16_word.hpp"
 #include "wrapq/module/parameter.hpp"
+#include "wrapq/module/weight_matrix.hpp"
 #include "wrapq/module/visitor.hpp"
 #include "wrapq/observers/observer.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -64,6 +67,13 @@ struct bind_options {
     /// Patterns (exact names or globs) of parameters that may hold +inf or
     /// -inf, such as clamp bounds that mean "no bound"; NaN is still rejected.
     std::vector<std::string> infinite_allowed;
+
+    /// Let weight_matrix parameters borrow BF16 tensors from a source that
+    /// can lend them (a memory-mapped safetensors checkpoint) instead of
+    /// copying them to float32. The model then keeps no copy of those
+    /// weights, and the source's mapping lives as long as they do. Off by
+    /// default, because borrowed weights read `value` as empty.
+    bool borrow_bf16 = false;
 };
 
 /// The outcome of load_parameters(): counts and names of what it loaded, tied, ignored and skipped.
@@ -111,6 +121,21 @@ inline bool matches_any(const std::vector<std::string>& patterns, const std::str
     return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
         return is_glob(pattern) ? glob_match(pattern, name) : pattern == name;
     });
+}
+
+/// reject_nonfinite() for bf16 words: a word is NaN or infinite when its
+/// 8 exponent bits are all ones.
+inline void reject_nonfinite_bf16(const kernel::bf16_word* words, std::size_t count, const std::string& label,
+                                  const std::string& name, bool allow_infinite = false) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint16_t bits = words[i].bits;
+        if ((bits & 0x7F80u) != 0x7F80u) continue;
+        const bool nan = (bits & 0x007Fu) != 0;
+        if (!nan && allow_infinite) continue;
+        throw value_error(label + ": tensor '" + name + "' has the non-finite value " +
+                          to_text(kernel::convert_element(words[i])) + " at flat index " + std::to_string(i) +
+                          "; the checkpoint is corrupt");
+    }
 }
 
 /// Throws value_error naming the tensor, the flat index and the value of its
@@ -205,11 +230,37 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
     }
 
     // Load, then copy the tied parameters from their (now loaded) sources.
-    std::map<std::string, tensor*> by_name;
+    struct slot {
+        tensor* value;
+        borrowed_bf16* words;  // null for parameters that cannot borrow
+        std::vector<std::size_t> shape;
+    };
+    std::map<std::string, slot> by_name;
     std::size_t index = 0;
     for_each_parameter(model, [&](const std::string& name, auto& p) {
-        by_name[name] = &p.value;
+        using P = std::remove_cvref_t<decltype(p)>;
+        slot& entry = by_name[name];
+        entry = {&p.value, nullptr, std::vector<std::size_t>(P::shape.begin(), P::shape.end())};
         const planned& step = plan[index++];
+        if constexpr (requires { p.borrow(borrowed_bf16{}); source.borrow_bf16(*step.file_name); }) {
+            entry.words = &p.bf16;
+            if (step.file_name && options.borrow_bf16) {
+                if (std::optional<borrowed_bf16> words = source.borrow_bf16(*step.file_name)) {
+                    if (!options.allow_nonfinite) {
+                        detail::reject_nonfinite_bf16(words->data, P::elements,
+                                                      detail::tensor_label(source, *step.file_name), *step.file_name,
+                                                      detail::matches_any(options.infinite_allowed, name));
+                        // The scan paged the whole tensor in; the model reads it again when it needs it.
+                        if (words->release_pages) words->release_pages(words->data, P::elements * sizeof(kernel::bf16_word));
+                    }
+                    p.borrow(std::move(*words));
+                    ++report.loaded;
+                    return;
+                }
+            }
+        } else if constexpr (requires { p.borrow(borrowed_bf16{}); }) {
+            entry.words = &p.bf16;
+        }
         if (step.file_name) {
             tensor values = source.load(*step.file_name);
             if (!options.allow_nonfinite) {
@@ -227,11 +278,23 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
             throw invalid_argument("load_parameters: '" + step.parameter + "' is tied to '" + from +
                                    "', which is not a parameter of the model");
         }
-        if (by_name[step.parameter]->shape() != by_name[from]->shape()) {
+        slot& target = by_name[step.parameter];
+        const slot& origin = by_name[from];
+        if (target.shape != origin.shape) {
             throw invalid_argument("load_parameters: '" + step.parameter + "' and its tied source '" + from +
                                    "' have different shapes");
         }
-        *by_name[step.parameter] = *by_name[from];
+        if (origin.words != nullptr && origin.words->data != nullptr) {
+            if (target.words == nullptr) {
+                throw invalid_argument("load_parameters: '" + step.parameter + "' is tied to the borrowed bf16 weight '" +
+                                       from + "' but cannot borrow; load without borrow_bf16");
+            }
+            *target.words = *origin.words;
+            *target.value = tensor::from_shape({0});
+        } else {
+            *target.value = *origin.value;
+            if (target.words != nullptr) *target.words = {};
+        }
         report.tied.push_back(step.parameter);
     }
     return report;

@@ -98,6 +98,21 @@ public:
 
     std::size_t size() const noexcept { return size_; }
 
+    /// Drops the resident pages wholly inside [begin, begin + bytes) of a
+    /// mapping made by open(), so that they stop counting in this process's
+    /// resident set. The next read fetches them again from the page cache or
+    /// the file, with the same values, because a read-only mapping never
+    /// wrote them. Partial pages at either end
+    /// are kept. Errors are ignored: the call only saves memory.
+    ///
+    /// Pre: the range lies inside a mapping made by open().
+    static void release_pages(const void* begin, std::size_t bytes) noexcept {
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto first = (reinterpret_cast<std::uintptr_t>(begin) + page - 1) / page * page;
+        const auto last = (reinterpret_cast<std::uintptr_t>(begin) + bytes) / page * page;
+        if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    }
+
 private:
     void unmap() noexcept {
         if (address_ != nullptr) ::munmap(address_, size_);

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -154,6 +155,10 @@ public:
 
     /// Reads tensor `name` from its shard and converts F32, F16 or BF16 to float32.
     tensor load(const std::string& name) const { return shard_of(name).load(name); }
+
+    /// Lends the words of BF16 tensor `name` from its shard (see
+    /// safetensors_file::borrow_bf16); nothing for other dtypes.
+    std::optional<borrowed_bf16> borrow_bf16(const std::string& name) const { return shard_of(name).borrow_bf16(name); }
 
     /// Throws value_error naming the tensor, its dtype and its shard unless
     /// load() can convert it, so load_parameters() rejects the checkpoint

@@ -10,6 +10,7 @@
 #include "wrapq/io/safetensors_dtype.hpp"
 #include "wrapq/io/safetensors_format.hpp"
 #include "wrapq/module/name_match.hpp"
+#include "wrapq/module/weight_matrix.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -20,6 +21,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -88,7 +90,7 @@ public:
     static safetensors_file open(const std::filesystem::path& path) {
         safetensors_file file;
         file.path_ = path;
-        file.file_ = mapped_file::open(path);
+        file.file_ = std::make_shared<const mapped_file>(mapped_file::open(path));
         file.parse_header();
         return file;
     }
@@ -130,6 +132,20 @@ public:
         return data_.subspan(entry.data_begin, entry.byte_size());
     }
 
+    /// Lends the words of BF16 tensor `name` for weight_matrix::borrow(): the
+    /// returned owner keeps this file's mapping alive after this object is
+    /// gone, and its pages can be released after a scan. Returns nothing for
+    /// another dtype or data that is not 2-byte aligned (an odd offset), which
+    /// the caller then loads as a float32 copy.
+    /// Throws invalid_argument like info() for an unknown name.
+    std::optional<borrowed_bf16> borrow_bf16(std::string_view name) const {
+        const tensor_info& entry = info(name);
+        if (entry.dtype != safetensors_dtype::bf16) return std::nullopt;
+        const std::byte* begin = data_.data() + entry.data_begin;
+        if (reinterpret_cast<std::uintptr_t>(begin) % alignof(kernel::bf16_word) != 0) return std::nullopt;
+        return borrowed_bf16{reinterpret_cast<const kernel::bf16_word*>(begin), file_, &mapped_file::release_pages};
+    }
+
     /// Reads tensor `name` and converts it to float32 with the stored shape.
     /// F16 and BF16 widen exactly. Throws invalid_argument for any other dtype
     /// than F32, F16 and BF16.
@@ -163,7 +179,7 @@ private:
     std::string prefix() const { return path_.string() + ": "; }
 
     void parse_header() {
-        const std::span<const std::byte> bytes = file_.bytes();
+        const std::span<const std::byte> bytes = file_->bytes();
         if (bytes.size() < 8) {
             throw format_error(prefix() + "the file has " + std::to_string(bytes.size()) +
                                " bytes, fewer than the 8-byte header length that starts every safetensors file");
@@ -417,7 +433,7 @@ private:
     }
 
     std::filesystem::path path_;
-    mapped_file file_;
+    std::shared_ptr<const mapped_file> file_;  // shared with weights that borrow from it
     std::span<const std::byte> data_;
     std::vector<tensor_info> tensors_;
     std::map<std::string, std::size_t, std::less<>> index_;

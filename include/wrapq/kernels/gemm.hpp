@@ -5,6 +5,7 @@
 #include "wrapq/kernels/gemm_micro.hpp"
 #include "wrapq/kernels/gemm_pack.hpp"
 #include "wrapq/kernels/matrix_ref.hpp"
+#include "wrapq/kernels/row_fake_quant.hpp"
 #include "wrapq/parallel/parallel_for.hpp"
 
 #include <algorithm>
@@ -46,8 +47,8 @@ struct scratch {
 
 /// Computes rows [m0, m1) and columns [n0, n1) of y on the calling thread.
 template <class T>
-void gemm_block(const matrix_ref<float>& x, const matrix_ref<T>& w, float* y, std::size_t ldy, std::size_t m0,
-                std::size_t m1, std::size_t n0, std::size_t n1) {
+void gemm_block(const matrix_ref<float>& x, const matrix_ref<T>& w, const row_fake_quant* fq, float* y,
+                std::size_t ldy, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
     static thread_local scratch a_scratch, b_scratch;
     const std::size_t k_total = x.cols;
 
@@ -57,7 +58,7 @@ void gemm_block(const matrix_ref<float>& x, const matrix_ref<T>& w, float* y, st
         for (std::size_t pc = 0; pc < k_total; pc += kc) {
             const std::size_t kb = std::min(kc, k_total - pc);
             float* b_packed = b_scratch.get(panels * nr * kc);
-            pack_w(w, jc, nb, pc, kb, b_packed);
+            pack_w(w, jc, nb, pc, kb, b_packed, fq);
 
             for (std::size_t ic = m0; ic < m1; ic += mc) {
                 const std::size_t mb = std::min(mc, m1 - ic);
@@ -104,10 +105,16 @@ void gemm_block(const matrix_ref<float>& x, const matrix_ref<T>& w, float* y, st
 ///   kernel::gemm(kernel::row_major(x, 2, 3), kernel::row_major(w, 4, 3), nullptr, y, 4);
 /// @endcode
 ///
+/// With `fq`, the product uses W with each row fake-quantized by its step
+/// (see row_fake_quant), computed while W is packed. The result equals the
+/// product with a fake-quantized copy of W bit for bit.
+///
 /// Pre: x.cols == w.cols. y has M rows of ldy >= N floats and overlaps
-/// neither x, w nor bias. bias is null or has N floats.
+/// neither x, w nor bias. bias is null or has N floats. fq is null or has
+/// w.rows steps.
 template <class T>
-void gemm(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias, float* y, std::size_t ldy) {
+void gemm(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias, float* y, std::size_t ldy,
+          const row_fake_quant* fq = nullptr) {
     const std::size_t m_total = x.rows;
     const std::size_t n_total = w.rows;
     if (m_total == 0 || n_total == 0) return;
@@ -117,11 +124,11 @@ void gemm(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias,
     const std::size_t threads = parallel::num_threads();
     if (n_total >= threads * gemm_detail::nr * 2 || m_total < 2 * gemm_detail::mr) {
         parallel::parallel_for(n_total, gemm_detail::nr, [&](std::size_t n0, std::size_t n1) {
-            gemm_detail::gemm_block(x, w, y, ldy, 0, m_total, n0, n1);
+            gemm_detail::gemm_block(x, w, fq, y, ldy, 0, m_total, n0, n1);
         });
     } else {
         parallel::parallel_for(m_total, gemm_detail::mr, [&](std::size_t m0, std::size_t m1) {
-            gemm_detail::gemm_block(x, w, y, ldy, m0, m1, 0, n_total);
+            gemm_detail::gemm_block(x, w, fq, y, ldy, m0, m1, 0, n_total);
         });
     }
 
@@ -134,17 +141,20 @@ void gemm(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias,
 }
 
 /// The same product as gemm() in the plainest form, with the same rounding
-/// steps: chains of sum_block multiply-adds added in order. Tests compare
-/// gemm() with it bit for bit.
+/// steps: chains of sum_block multiply-adds added in order, and W's
+/// elements fake-quantized one at a time with `fq`. Tests compare gemm()
+/// with it bit for bit.
 template <class T>
-void gemm_reference(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias, float* y, std::size_t ldy) {
+void gemm_reference(const matrix_ref<float>& x, const matrix_ref<T>& w, const float* bias, float* y, std::size_t ldy,
+                    const row_fake_quant* fq = nullptr) {
     for (std::size_t m = 0; m < x.rows; ++m) {
         for (std::size_t n = 0; n < w.rows; ++n) {
             float total = 0.0f;
             for (std::size_t k0 = 0; k0 < x.cols; k0 += gemm_detail::sum_block) {
                 float chain = 0.0f;
                 for (std::size_t k = k0; k < std::min(x.cols, k0 + gemm_detail::sum_block); ++k) {
-                    chain = gemm_detail::madd(x.at(m, k), convert_element(w.at(n, k)), chain);
+                    const float w_nk = convert_element(w.at(n, k));
+                    chain = gemm_detail::madd(x.at(m, k), fq ? fq->apply(n, w_nk) : w_nk, chain);
                 }
                 total = k0 == 0 ? chain : total + chain;
             }

@@ -2,9 +2,11 @@
 #pragma once
 
 #include "wrapq/config.hpp"
+#include "wrapq/core/fake_quantize_kernel.hpp"
 #include "wrapq/kernels/bf16_word.hpp"
 #include "wrapq/kernels/gemm_micro.hpp"
 #include "wrapq/kernels/matrix_ref.hpp"
+#include "wrapq/kernels/row_fake_quant.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -57,53 +59,95 @@ void transpose_16x16(const T* src, std::size_t lds, float* dst, std::size_t ldd)
 }
 #endif
 
-/// Packs rows [n0, n0 + nb) and columns [k0, k0 + kb) of W into panels of
-/// nr rows: panel p is dst[p * nr * kb + k * nr + j] = W(n0 + p * nr + j, k0 + k),
-/// so the micro-kernel reads nr consecutive outputs for each k. Rows past
-/// the end are zero; their results are computed and discarded.
-/// Elements are widened with convert_element(), so a bf16 W is converted here.
+/// Fake-quantizes a packed panel of W in place: the `valid` columns of
+/// the (kb, nr) panel hold rows first_row, first_row + 1, ... of W. A full
+/// panel loads the steps of its nr rows as vectors, so one vector contains
+/// the values of nr rows at one k. The lanes go through the operations of
+/// affine_step::fake_quantize, so the bits equal the scalar path.
+inline void fake_quantize_panel(float* panel, std::size_t kb, std::size_t valid, std::size_t first_row,
+                                const row_fake_quant& fq) noexcept {
+    using kernel::detail::affine_level;
+    if (valid == nr) {
+        batch scale[nv], inv[nv], zp[nv];
+        for (std::size_t v = 0; v < nv; ++v) {
+            scale[v] = batch::load_unaligned(fq.scale() + first_row + v * lanes);
+            inv[v] = batch::load_unaligned(fq.inv_scale() + first_row + v * lanes);
+            zp[v] = batch::load_unaligned(fq.zero_point() + first_row + v * lanes);
+        }
+        const batch lo(fq.qmin()), hi(fq.qmax());
+        for (std::size_t k = 0; k < kb; ++k) {
+            for (std::size_t v = 0; v < nv; ++v) {
+                float* at = panel + k * nr + v * lanes;
+                ((affine_level(batch::load_aligned(at), inv[v], zp[v], lo, hi) - zp[v]) * scale[v]).store_aligned(at);
+            }
+        }
+        return;
+    }
+    for (std::size_t k = 0; k < kb; ++k) {
+        for (std::size_t j = 0; j < valid; ++j) panel[k * nr + j] = fq.apply(first_row + j, panel[k * nr + j]);
+    }
+}
+
+/// Packs `valid` <= nr rows from n0 and columns [k0, k0 + kb) of W into
+/// one panel: panel[k * nr + j] = W(n0 + j, k0 + k), so the micro-kernel
+/// reads nr consecutive outputs for each k. Rows past `valid` are zero;
+/// their results are computed and discarded. Elements are widened with
+/// convert_element(), so a bf16 W is converted here.
 template <class T>
-void pack_w(const matrix_ref<T>& w, std::size_t n0, std::size_t nb, std::size_t k0, std::size_t kb, float* dst) {
+void pack_w_panel(const matrix_ref<T>& w, std::size_t n0, std::size_t valid, std::size_t k0, std::size_t kb,
+                  float* panel) {
+    if (valid == nr && w.col_stride == 1) {
+        // Whole panel of a row-major W: read nr rows side by side so that
+        // the writes are sequential; the reads are nr sequential streams.
+        const T* rows[nr];
+        for (std::size_t j = 0; j < nr; ++j) rows[j] = &w.at(n0 + j, k0);
+        std::size_t k = 0;
+#if defined(__AVX512F__)
+        if constexpr ((std::is_same_v<T, float> || std::is_same_v<T, bf16_word>) && nr % 16 == 0) {
+            // 16 x 16 register transposes instead of one scalar per element.
+            for (; k + 16 <= kb; k += 16) {
+                for (std::size_t j = 0; j < nr; j += 16) {
+                    transpose_16x16(rows[j] + k, w.row_stride, panel + k * nr + j, nr);
+                }
+            }
+        }
+#endif
+        for (; k < kb; ++k) {
+#pragma GCC unroll 32
+            for (std::size_t j = 0; j < nr; ++j) panel[k * nr + j] = convert_element(rows[j][k]);
+        }
+        return;
+    }
+    if (w.row_stride == 1) {
+        // A transposed view (V^T in attention): the nr outputs of one k
+        // are adjacent in memory, so each k is one contiguous copy.
+        for (std::size_t k = 0; k < kb; ++k) {
+            const T* src = &w.at(n0, k0 + k);
+            for (std::size_t j = 0; j < valid; ++j) panel[k * nr + j] = convert_element(src[j]);
+        }
+    } else {
+        for (std::size_t j = 0; j < valid; ++j) {
+            for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = convert_element(w.at(n0 + j, k0 + k));
+        }
+    }
+    for (std::size_t j = valid; j < nr; ++j) {
+        for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = 0.0f;
+    }
+}
+
+/// Packs rows [n0, n0 + nb) and columns [k0, k0 + kb) of W into panels of
+/// nr rows (see pack_w_panel). Panel p starts at dst + p * nr * kb. With
+/// `fq`, each packed element is then fake-quantized with its row's step.
+///
+/// Pre: dst is 64-byte aligned; `fq` is null or has a step for every row of W.
+template <class T>
+void pack_w(const matrix_ref<T>& w, std::size_t n0, std::size_t nb, std::size_t k0, std::size_t kb, float* dst,
+            const row_fake_quant* fq = nullptr) {
     for (std::size_t p = 0; p < nb; p += nr) {
         float* panel = dst + (p / nr) * nr * kb;
         const std::size_t valid = std::min(nr, nb - p);
-        if (valid == nr && w.col_stride == 1) {
-            // Whole panel of a row-major W: read nr rows side by side so that
-            // the writes are sequential; the reads are nr sequential streams.
-            const T* rows[nr];
-            for (std::size_t j = 0; j < nr; ++j) rows[j] = &w.at(n0 + p + j, k0);
-            std::size_t k = 0;
-#if defined(__AVX512F__)
-            if constexpr ((std::is_same_v<T, float> || std::is_same_v<T, bf16_word>) && nr % 16 == 0) {
-                // 16 x 16 register transposes instead of one scalar per element.
-                for (; k + 16 <= kb; k += 16) {
-                    for (std::size_t j = 0; j < nr; j += 16) {
-                        transpose_16x16(rows[j] + k, w.row_stride, panel + k * nr + j, nr);
-                    }
-                }
-            }
-#endif
-            for (; k < kb; ++k) {
-#pragma GCC unroll 32
-                for (std::size_t j = 0; j < nr; ++j) panel[k * nr + j] = convert_element(rows[j][k]);
-            }
-            continue;
-        }
-        if (w.row_stride == 1) {
-            // A transposed view (V^T in attention): the nr outputs of one k
-            // are adjacent in memory, so each k is one contiguous copy.
-            for (std::size_t k = 0; k < kb; ++k) {
-                const T* src = &w.at(n0 + p, k0 + k);
-                for (std::size_t j = 0; j < valid; ++j) panel[k * nr + j] = convert_element(src[j]);
-            }
-        } else {
-            for (std::size_t j = 0; j < valid; ++j) {
-                for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = convert_element(w.at(n0 + p + j, k0 + k));
-            }
-        }
-        for (std::size_t j = valid; j < nr; ++j) {
-            for (std::size_t k = 0; k < kb; ++k) panel[k * nr + j] = 0.0f;
-        }
+        pack_w_panel(w, n0 + p, valid, k0, kb, panel);
+        if (fq != nullptr) fake_quantize_panel(panel, kb, valid, n0 + p, *fq);
     }
 }
 

@@ -7,7 +7,9 @@
 #include "wrapq/core/tensor.hpp"
 #include "wrapq/module/lifecycle.hpp"
 #include "wrapq/module/member.hpp"
+#include "wrapq/core/fake_quantize_kernel.hpp"
 #include "wrapq/module/parameter.hpp"
+#include "wrapq/module/weight_matrix.hpp"
 #include "wrapq/nn/weight_site.hpp"
 #include "wrapq/observers/any_observer.hpp"
 
@@ -44,6 +46,48 @@ inline tensor gather_rows(const tensor& table, const token_ids& ids, const std::
     return out;
 }
 
+/// Gathers rows of a weight_matrix, float32 or borrowed bf16 (widened per
+/// row), for every id. With `steps`, each gathered row is then
+/// fake-quantized with the step of its id. The values equal, bit for bit,
+/// those of gather_rows() on the float32 table fake-quantized first.
+/// Throws value_error like gather_rows() for an id outside the table.
+template <std::size_t Vocab, std::size_t Dim>
+tensor gather_rows(const weight_matrix<Vocab, Dim>& table, const token_ids& ids, const std::string& site,
+                   const kernel::row_fake_quant* steps = nullptr) {
+    std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
+    shape.push_back(Dim);
+    tensor out = tensor::from_shape(shape);
+
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::int64_t id = ids.data()[i];
+        if (id < 0 || static_cast<std::uint64_t>(id) >= Vocab) {
+            throw value_error(site + ": token id " + std::to_string(id) + " at flat position " + std::to_string(i) +
+                              " is outside the vocabulary [0, " + std::to_string(Vocab) + ")");
+        }
+        const auto row = static_cast<std::size_t>(id);
+        float* dst = out.data() + i * Dim;
+        table.rows_to_float(row, 1, dst);
+        if (steps != nullptr) {
+            const affine_step step{steps->scale()[row], steps->inv_scale()[row], steps->zero_point()[row], steps->qmin(),
+                                   steps->qmax()};
+            kernel::detail::fake_quantize_run(dst, dst, Dim, step);
+        }
+    }
+    return out;
+}
+
+/// The lookup of an embedding block's forward: the float32 or borrowed
+/// table, the quantized copy, or the borrowed table with row steps,
+/// whichever the observer's mode and the convert() outcome select.
+template <std::size_t Vocab, std::size_t Dim>
+tensor lookup(const weight_matrix<Vocab, Dim>& table, const any_observer& observer, const std::optional<tensor>& quantized,
+              const std::optional<kernel::row_fake_quant>& steps, const token_ids& ids, const std::string& site) {
+    table.require_loaded(site);
+    if (!weight_site::quantizes(observer, quantized, steps)) return gather_rows(table, ids, site);
+    if (quantized) return gather_rows(*quantized, ids, site);
+    return gather_rows(table, ids, site, &*steps);
+}
+
 /// Embedding lookup: out = W[ids], of shape ids.shape + (Dim).
 /// Observers, in reference order: `act_out`, then `weight` (one scale per
 /// vocabulary row by default). Token ids themselves are never quantized.
@@ -56,7 +100,7 @@ inline tensor gather_rows(const tensor& table, const token_ids& ids, const std::
 template <std::size_t Vocab, std::size_t Dim>
 class embedding {
 public:
-    parameter<Vocab, Dim> weight;
+    weight_matrix<Vocab, Dim> weight;
     any_observer act_out;
     any_observer weight_observer{quant_spec{.scheme = qscheme::per_channel_asymm, .channel_axis = 0}};
 
@@ -66,21 +110,22 @@ public:
     }
 
     tensor forward(const token_ids& ids) {
-        const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
-        return fake_quant_site(act_out, gather_rows(w, ids, site_name()));
+        return fake_quant_site(act_out, lookup(weight, weight_observer, quantized_weight_, row_steps_, ids, site_name()));
     }
 
     void on_prepare() {
         quantized_weight_.reset();
-        weight_site::collect(weight_observer, weight.value);
+        row_steps_.reset();
+        weight_site::collect(weight_observer, weight);
     }
-    void on_convert() { quantized_weight_ = weight_site::quantize(weight_observer, weight.value); }
+    void on_convert() { weight_site::convert(weight_observer, weight, quantized_weight_, row_steps_); }
 
 private:
     // Observer names exist only after prepare(), so earlier error messages name the site "embedding".
     std::string site_name() const { return weight_observer.name.empty() ? "embedding" : weight_observer.name; }
 
     std::optional<tensor> quantized_weight_;
+    std::optional<kernel::row_fake_quant> row_steps_;
 };
 
 /// Embedding lookup multiplied by a constant, as Gemma's token embeddings:
@@ -102,7 +147,7 @@ private:
 template <std::size_t Vocab, std::size_t Dim>
 class scaled_embedding {
 public:
-    parameter<Vocab, Dim> weight;
+    weight_matrix<Vocab, Dim> weight;
     any_observer weight_observer{quant_spec{.scheme = qscheme::per_channel_asymm, .channel_axis = 0}};
     any_observer embedding_observer;
     any_observer embed_scale_observer;
@@ -121,8 +166,8 @@ public:
     float embed_scale() const noexcept { return embed_scale_; }
 
     tensor forward(const token_ids& ids) {
-        const tensor& w = weight_site::select(weight_observer, weight.value, quantized_weight_);
-        const tensor e = fake_quant_site(embedding_observer, gather_rows(w, ids, site_name()));
+        const tensor e = fake_quant_site(embedding_observer,
+                                         lookup(weight, weight_observer, quantized_weight_, row_steps_, ids, site_name()));
         const bool scale_quantized = embed_scale_observer.mode == ptq_mode::quantized && embed_scale_observer.fake_quant_enabled;
         const float scale = scale_quantized ? quantized_scale_ : embed_scale_;
         return fake_quant_site(act_out, e * scale);
@@ -130,12 +175,13 @@ public:
 
     void on_prepare() {
         quantized_weight_.reset();
-        weight_site::collect(weight_observer, weight.value);
+        row_steps_.reset();
+        weight_site::collect(weight_observer, weight);
         weight_site::collect(embed_scale_observer, tensor{embed_scale_});
     }
 
     void on_convert() {
-        quantized_weight_ = weight_site::quantize(weight_observer, weight.value);
+        weight_site::convert(weight_observer, weight, quantized_weight_, row_steps_);
         quantized_scale_ = embed_scale_observer.fake_quantize(tensor{embed_scale_})(0);
     }
 
@@ -145,6 +191,7 @@ private:
     float embed_scale_;
     float quantized_scale_ = 0.0f;
     std::optional<tensor> quantized_weight_;
+    std::optional<kernel::row_fake_quant> row_steps_;
 };
 
 }  // namespace wrapq::nn

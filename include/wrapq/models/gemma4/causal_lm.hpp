@@ -43,8 +43,9 @@ tensor logits_from_hidden(const tensor& hidden, std::size_t logits_to_keep, Head
 /// sites `logit_softcapping_div`, `logit_softcapping_tanh`, `logits` owned by the root.
 ///
 /// The LM head is tied to `model.embed_tokens.weight` in Hugging Face
-/// checkpoints; tie_lm_head() copies that weight into it. It keeps its own
-/// observers and qparams, as in the reference.
+/// checkpoints. tie_lm_head() copies that weight into it, or shares its
+/// bf16 words when the weight is borrowed from a checkpoint. The head keeps
+/// its own observers and qparams, as in the reference.
 ///
 /// Example:
 /// @code
@@ -66,8 +67,9 @@ public:
                           field("lm_head", &self::lm_head)};
     }
 
-    /// Copies the unscaled token embedding into the LM head, as tied weights.
-    void tie_lm_head() { lm_head.weight.value = model.embed_tokens.weight.value; }
+    /// Copies the unscaled token embedding into the LM head, as tied weights
+    /// (a borrowed embedding shares its words instead of being copied).
+    void tie_lm_head() { lm_head.weight = model.embed_tokens.weight; }
 
     /// Returns softcapped logits (B, kept positions, vocab). With
     /// `layer_outputs`, each decoder layer's output is appended to it.

@@ -24,6 +24,15 @@ namespace wrapq::gemma4 {
 ///   unscaled token embedding;
 /// - the redundant k_proj, v_proj and k_norm tensors that Google's releases
 ///   ship for KV-shared layers are accepted and ignored.
+/// How load_checkpoint() binds: `strict` raises for unused tensors;
+/// `borrow_bf16` lets linear and embedding weights borrow BF16 tensors
+/// from a memory-mapped checkpoint instead of copying them to float32
+/// (io::bind_options::borrow_bf16), which E2B at full size needs.
+struct checkpoint_options {
+    bool strict = false;
+    bool borrow_bf16 = false;
+};
+
 template <auto C>
 io::bind_options text_bind_options(const std::string& text_prefix, bool strict = false) {
     const std::string other_prefix = text_prefix == "model." ? "model.language_model." : "model.";
@@ -47,8 +56,15 @@ io::bind_options text_bind_options(const std::string& text_prefix, bool strict =
 /// a shape that differs from the config. Other tensors in the file (vision,
 /// audio) are listed in the report, or raise with `strict`.
 template <auto C, io::TensorSource S>
+io::bind_report load_checkpoint(for_causal_lm<C>& model, const S& source, checkpoint_options settings) {
+    io::bind_options options = text_bind_options<C>("model.", settings.strict);
+    options.borrow_bf16 = settings.borrow_bf16;
+    return io::load_parameters(model, source, options);
+}
+
+template <auto C, io::TensorSource S>
 io::bind_report load_checkpoint(for_causal_lm<C>& model, const S& source, bool strict = false) {
-    return io::load_parameters(model, source, text_bind_options<C>("model.", strict));
+    return load_checkpoint(model, source, checkpoint_options{.strict = strict});
 }
 
 /// Tensors of a Gemma4ForConditionalGeneration checkpoint that wrapq reads
@@ -74,8 +90,9 @@ inline bool is_audio_tensor(const std::string& name) {
 /// ignored (see unquantized_tensor_patterns), so a caller can name them
 /// from the report's `ignored` list.
 template <auto C, io::TensorSource S>
-io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& source, bool strict = false) {
-    io::bind_options options = text_bind_options<C>("model.language_model.", strict);
+io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& source, checkpoint_options settings) {
+    io::bind_options options = text_bind_options<C>("model.language_model.", settings.strict);
+    options.borrow_bf16 = settings.borrow_bf16;
     if constexpr (has_vision<C>) {
         const std::vector<std::string>& extra = unquantized_tensor_patterns();
         options.ignored.insert(options.ignored.end(), extra.begin(), extra.end());
@@ -84,6 +101,11 @@ io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& s
         }
     }
     return io::load_parameters(model, source, options);
+}
+
+template <auto C, io::TensorSource S>
+io::bind_report load_checkpoint(for_conditional_generation<C>& model, const S& source, bool strict = false) {
+    return load_checkpoint(model, source, checkpoint_options{.strict = strict});
 }
 
 }  // namespace wrapq::gemma4

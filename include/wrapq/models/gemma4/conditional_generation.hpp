@@ -209,7 +209,9 @@ public:
                           field("lm_head", &self::lm_head)};
     }
 
-    void tie_lm_head() { lm_head.weight.value = model.language_model.embed_tokens.weight.value; }
+    /// Copies the unscaled token embedding into the LM head, as tied weights
+    /// (a borrowed embedding shares its words instead of being copied).
+    void tie_lm_head() { lm_head.weight = model.language_model.embed_tokens.weight; }
 
     /// Softcapped logits (B, kept positions, vocab) for text only.
     tensor forward(const nn::token_ids& ids, std::size_t logits_to_keep = 0, std::vector<tensor>* layer_outputs = nullptr) {
