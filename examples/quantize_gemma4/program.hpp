@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <type_traits>
@@ -287,7 +288,9 @@ std::vector<std::string> write_graphs(model_type<C>& lm, const settings& s, cons
     const std::size_t max_seq = static_cast<std::size_t>(s.max_seq.value_or(s.seq_len));
     const gemma4::export_options options{.max_seq = max_seq, .stream_weights = true, .sample_seed = s.seed};
 
-    auto write = [&](const std::string& name, auto&& make) {
+    // std::function rather than a generic lambda: one copy of this for every
+    // graph, of which there are two per decoder layer.
+    auto write = [&](const std::string& name, const std::function<wrapq::exporter::exported_graph()>& make) {
         check_interrupt();
         const wrapq::exporter::exported_graph graph = make();
         wrapq::exporter::write_exported(graph, dir / (name + ".circle"));

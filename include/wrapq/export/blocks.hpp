@@ -47,29 +47,33 @@ inline value emit_bias(graph_emitter& e, const std::string& name, const tensor& 
     return e.adopt(index, {static_cast<std::int32_t>(bias.size())});
 }
 
-/// Emits FULLY_CONNECTED for nn::linear: fq(x, act_in) -> FC(W_q[, b_q]) -> fq(act_out).
-template <std::size_t In, std::size_t Out, bool Bias>
-value emit_linear(graph_emitter& e, const nn::linear<In, Out, Bias>& block, const value& x) {
-    const std::string name = module_of(block.act_out);
-    const value input = e.site(x, block.act_in);
-    const value w = e.weight(name + ".weight", block.weight, block.weight_observer);
-    const value b = Bias ? emit_bias(e, name + ".bias", block.bias.value, input, w) : value{};
-    const value y = e.compute(circle::ops::fully_connected(), {input, w, b}, name, with_last(x.shape, Out));
-    return e.site(y, block.act_out);
+namespace detail {
+
+/// The observers and tensors of an nn::rms_norm, without the block's
+/// compile-time shape. The emitter below takes it so that blocks of every
+/// shape share one copy of its code.
+struct block_parts {
+    const any_observer& act_in;
+    const any_observer& act_out;
+    const tensor& weight;
+    const any_observer& weight_observer;
+};
+
+/// The part of emit_linear() after its input site and weight: bias, FULLY_CONNECTED, output site.
+inline value emit_linear_product(graph_emitter& e, const std::string& name, const value& input, const value& w,
+                                 const tensor* bias, std::size_t out_features, const value& x,
+                                 const any_observer& act_out) {
+    const value b = bias != nullptr ? emit_bias(e, name + ".bias", *bias, input, w) : value{};
+    const value y = e.compute(circle::ops::fully_connected(), {input, w, b}, name, with_last(x.shape, out_features));
+    return e.site(y, act_out);
 }
 
-/// Emits RMS_NORM for nn::rms_norm: fq(x, act_in) -> RMS_NORM(gamma_q, eps) -> fq(act_out).
-/// The weightless form exports a gamma of ones, quantized by its weight observer.
-/// With emit_options::decompose_rms_norm the normalization runs in float:
-///   x_f = DEQUANTIZE(x); r = RSQRT(ADD(MEAN(MUL(x_f, x_f), last axis), eps))
-///   y = QUANTIZE(MUL(MUL(x_f, r), DEQUANTIZE(gamma_q)))
-template <std::size_t Dim, bool WithWeight>
-value emit_rms_norm(graph_emitter& e, const nn::rms_norm<Dim, WithWeight>& block, const value& x) {
+inline value emit_rms_norm(graph_emitter& e, const block_parts& block, float eps, const value& x) {
     const std::string name = module_of(block.act_out);
     const value input = e.site(x, block.act_in);
-    const value gamma = e.weight(name + ".weight", block.weight.value, block.weight_observer);
+    const value gamma = e.weight(name + ".weight", block.weight, block.weight_observer);
     if (!e.options().decompose_rms_norm) {
-        const value y = e.compute(circle::ops::rms_norm(block.eps()), {input, gamma}, name, x.shape);
+        const value y = e.compute(circle::ops::rms_norm(eps), {input, gamma}, name, x.shape);
         return e.site(y, block.act_out);
     }
 
@@ -86,12 +90,35 @@ value emit_rms_norm(graph_emitter& e, const nn::rms_norm<Dim, WithWeight>& block
     const value squares = e.compute_float(circle::ops::mul(), {xf, xf}, name + "/squares", x.shape);
     const value axes = e.int32_constant(name + "/axes", {rank - 1});
     const value mean = e.compute_float(circle::ops::mean(true), {squares, axes}, name + "/mean", reduced);
-    const value eps = e.float_constant(name + "/eps", tensor{block.eps()});
-    const value shifted = e.compute_float(circle::ops::add(), {mean, eps}, name + "/mean_eps", reduced);
+    const value epsilon = e.float_constant(name + "/eps", tensor{eps});
+    const value shifted = e.compute_float(circle::ops::add(), {mean, epsilon}, name + "/mean_eps", reduced);
     const value inverse = e.compute_float(circle::ops::rsqrt(), {shifted}, name + "/rsqrt", reduced);
     const value normed = e.compute_float(circle::ops::mul(), {xf, inverse}, name + "/normalized", x.shape);
     const value scaled = e.compute_float(circle::ops::mul(), {normed, gf}, name + "/scaled", x.shape);
     return e.site(scaled, block.act_out);
+}
+
+}  // namespace detail
+
+/// Emits FULLY_CONNECTED for nn::linear: fq(x, act_in) -> FC(W_q[, b_q]) -> fq(act_out).
+template <std::size_t In, std::size_t Out, bool Bias>
+value emit_linear(graph_emitter& e, const nn::linear<In, Out, Bias>& block, const value& x) {
+    const std::string name = module_of(block.act_out);
+    const value input = e.site(x, block.act_in);
+    // The weight stays here: graph_emitter::weight() reads a float32 or a borrowed bf16 weight_matrix.
+    const value w = e.weight(name + ".weight", block.weight, block.weight_observer);
+    return detail::emit_linear_product(e, name, input, w, Bias ? &block.bias.value : nullptr, Out, x, block.act_out);
+}
+
+/// Emits RMS_NORM for nn::rms_norm: fq(x, act_in) -> RMS_NORM(gamma_q, eps) -> fq(act_out).
+/// The weightless form exports a gamma of ones, quantized by its weight observer.
+/// With emit_options::decompose_rms_norm the normalization runs in float:
+///   x_f = DEQUANTIZE(x); r = RSQRT(ADD(MEAN(MUL(x_f, x_f), last axis), eps))
+///   y = QUANTIZE(MUL(MUL(x_f, r), DEQUANTIZE(gamma_q)))
+template <std::size_t Dim, bool WithWeight>
+value emit_rms_norm(graph_emitter& e, const nn::rms_norm<Dim, WithWeight>& block, const value& x) {
+    const detail::block_parts parts{block.act_in, block.act_out, block.weight.value, block.weight_observer};
+    return detail::emit_rms_norm(e, parts, block.eps(), x);
 }
 
 /// Emits the softcap div -> tanh -> mul with the three sites of apply_softcap().

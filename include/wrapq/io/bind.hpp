@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -189,14 +190,17 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         std::string parameter;
         std::optional<std::string> file_name;
     };
+    // One list for both passes, so the walk over the model is compiled once
+    // per module type and the loops below only once.
+    const std::vector<wrapq::detail::named_parameter> parameters = wrapq::detail::parameter_list(model);
     std::vector<planned> plan;
-    for_each_parameter(model, [&](const std::string& name, auto& p) {
-        using P = std::remove_cvref_t<decltype(p)>;
+    for (const wrapq::detail::named_parameter& p : parameters) {
+        const std::string& name = p.name;
         const std::optional<std::string> found = detail::find_in_source<S>(name, available, options);
         if (!found) {
             if (options.tied.count(name)) {
                 plan.push_back({name, std::nullopt});
-                return;
+                continue;
             }
             std::string message = source.label() + ": tensor '" + name + "' is missing";
             for (const auto& [model_prefix, file_prefix] : options.prefix_aliases) {
@@ -207,7 +211,7 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
             throw value_error(message);
         }
         const std::vector<std::size_t> stored = source.shape(*found);
-        const std::vector<std::size_t> expected(P::shape.begin(), P::shape.end());
+        const std::vector<std::size_t> expected(p.shape.begin(), p.shape.end());
         if (stored != expected) {
             throw value_error(detail::tensor_label(source, *found) + ": tensor '" + *found + "' has shape " +
                               detail::shape_text(stored) + " but the model expects " + detail::shape_text(expected) +
@@ -216,7 +220,7 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         if constexpr (requires { source.check_loadable(*found); }) source.check_loadable(*found);
         used.insert(*found);
         plan.push_back({name, found});
-    });
+    }
 
     for (const std::string& name : file_names) {
         if (used.count(name)) continue;
@@ -233,44 +237,42 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
     struct slot {
         tensor* value;
         borrowed_bf16* words;  // null for parameters that cannot borrow
-        std::vector<std::size_t> shape;
+        std::span<const std::size_t> shape;
     };
     std::map<std::string, slot> by_name;
-    std::size_t index = 0;
-    for_each_parameter(model, [&](const std::string& name, auto& p) {
-        using P = std::remove_cvref_t<decltype(p)>;
-        slot& entry = by_name[name];
-        entry = {&p.value, nullptr, std::vector<std::size_t>(P::shape.begin(), P::shape.end())};
-        const planned& step = plan[index++];
-        if constexpr (requires { p.borrow(borrowed_bf16{}); source.borrow_bf16(*step.file_name); }) {
-            entry.words = &p.bf16;
-            if (step.file_name && options.borrow_bf16) {
+    for (std::size_t index = 0; index < parameters.size(); ++index) {
+        const wrapq::detail::named_parameter& p = parameters[index];
+        by_name[p.name] = {p.value, p.words, p.shape};
+        const planned& step = plan[index];
+        if constexpr (requires { source.borrow_bf16(*step.file_name); }) {
+            if (step.file_name && p.words != nullptr && options.borrow_bf16) {
                 if (std::optional<borrowed_bf16> words = source.borrow_bf16(*step.file_name)) {
+                    std::size_t count = 1;
+                    for (std::size_t d : p.shape) count *= d;
                     if (!options.allow_nonfinite) {
-                        detail::reject_nonfinite_bf16(words->data, P::elements,
-                                                      detail::tensor_label(source, *step.file_name), *step.file_name,
-                                                      detail::matches_any(options.infinite_allowed, name));
+                        detail::reject_nonfinite_bf16(words->data, count, detail::tensor_label(source, *step.file_name),
+                                                      *step.file_name, detail::matches_any(options.infinite_allowed, p.name));
                         // The scan paged the whole tensor in; the model reads it again when it needs it.
-                        if (words->release_pages) words->release_pages(words->data, P::elements * sizeof(kernel::bf16_word));
+                        if (words->release_pages) words->release_pages(words->data, count * sizeof(kernel::bf16_word));
                     }
-                    p.borrow(std::move(*words));
+                    *p.value = tensor::from_shape({0});  // as weight_matrix::borrow()
+                    *p.words = std::move(*words);
                     ++report.loaded;
-                    return;
+                    continue;
                 }
             }
-        } else if constexpr (requires { p.borrow(borrowed_bf16{}); }) {
-            entry.words = &p.bf16;
         }
         if (step.file_name) {
             tensor values = source.load(*step.file_name);
             if (!options.allow_nonfinite) {
                 detail::reject_nonfinite(values, detail::tensor_label(source, *step.file_name), *step.file_name,
-                                         detail::matches_any(options.infinite_allowed, name));
+                                         detail::matches_any(options.infinite_allowed, p.name));
             }
-            p.assign(std::move(values));
+            wrapq::detail::assign_parameter(*p.value, p.shape, std::move(values));
+            if (p.words != nullptr) *p.words = {};  // a float32 value ends an earlier borrow
             ++report.loaded;
         }
-    });
+    }
     for (const planned& step : plan) {
         if (step.file_name) continue;
         const std::string& from = options.tied.at(step.parameter);
@@ -280,7 +282,7 @@ bind_report load_parameters(M& model, const S& source, const bind_options& optio
         }
         slot& target = by_name[step.parameter];
         const slot& origin = by_name[from];
-        if (target.shape != origin.shape) {
+        if (!std::equal(target.shape.begin(), target.shape.end(), origin.shape.begin(), origin.shape.end())) {
             throw invalid_argument("load_parameters: '" + step.parameter + "' and its tied source '" + from +
                                    "' have different shapes");
         }

@@ -74,6 +74,38 @@ inline std::string unused_override_message(const override_rule& rule, const std:
     return message;
 }
 
+/// The on_prepare() and on_convert() members of one module, called through
+/// plain function pointers (null where the module lacks the member).
+struct module_hooks {
+    void* module;
+    void (*on_prepare)(void*);
+    void (*on_convert)(void*);
+};
+
+/// The visitor callback behind module_hook_list(). Its type does not depend
+/// on the caller, so prepare() and convert() share one walk over the model.
+struct module_hook_list_builder {
+    std::vector<module_hooks>* out;
+
+    template <class M>
+    void operator()(const std::string&, M& module) const {
+        module_hooks hooks{&module, nullptr, nullptr};
+        if constexpr (requires { module.on_prepare(); }) hooks.on_prepare = [](void* m) { static_cast<M*>(m)->on_prepare(); };
+        if constexpr (requires { module.on_convert(); }) hooks.on_convert = [](void* m) { static_cast<M*>(m)->on_convert(); };
+        if (hooks.on_prepare != nullptr || hooks.on_convert != nullptr) out->push_back(hooks);
+    }
+};
+
+/// Returns the hooks of `model` and every module below it that has one,
+/// parents before children, in the order of for_each_module().
+template <Module M>
+std::vector<module_hooks> module_hook_list(M& model) {
+    std::vector<module_hooks> out;
+    module_hook_list_builder add{&out};
+    visit_modules(model, std::string(), add);
+    return out;
+}
+
 }  // namespace detail
 
 /// Applies one quantization site to `x` according to the observer's mode:
@@ -238,9 +270,9 @@ void prepare(M& model, const ptq_config& config) {
         observer.mode = ptq_mode::calibration;
     });
 
-    for_each_module(model, [](const std::string&, auto& module) {
-        if constexpr (requires { module.on_prepare(); }) module.on_prepare();
-    });
+    for (const detail::module_hooks& hooks : detail::module_hook_list(model)) {
+        if (hooks.on_prepare != nullptr) hooks.on_prepare(hooks.module);
+    }
 }
 
 /// Freezes calibration: computes and caches the qparams of every observer,
@@ -272,9 +304,9 @@ void convert(M& model, const convert_options& options = {}) {
         observer.enabled = false;
     });
 
-    for_each_module(model, [](const std::string&, auto& module) {
-        if constexpr (requires { module.on_convert(); }) module.on_convert();
-    });
+    for (const detail::module_hooks& hooks : detail::module_hook_list(model)) {
+        if (hooks.on_convert != nullptr) hooks.on_convert(hooks.module);
+    }
 }
 
 }  // namespace wrapq

@@ -8,10 +8,34 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <type_traits>
 
 namespace wrapq {
+
+namespace detail {
+
+/// Returns a shape as text, "(4, 2)".
+inline std::string shape_description(std::span<const std::size_t> shape) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + ")";
+}
+
+/// Moves `values` into the parameter tensor `value` of shape `shape`.
+/// Throws shape_error naming both shapes when they differ. A plain function
+/// so that parameters of every shape share one copy of the code.
+inline void assign_parameter(tensor& value, std::span<const std::size_t> shape, tensor&& values) {
+    const std::span<const std::size_t> found(values.shape().data(), values.dimension());
+    if (!std::equal(shape.begin(), shape.end(), found.begin(), found.end())) {
+        throw shape_error("parameter: expected shape " + shape_description(shape) + ", got " +
+                          shape_description(found));
+    }
+    value = std::move(values);
+}
+
+}  // namespace detail
 
 /// A float32 weight with the compile-time shape `Dims...`, zero-initialized.
 /// Blocks list parameters in their members() next to observers; the observer
@@ -33,21 +57,12 @@ struct parameter {
     /// Throws shape_error naming both shapes when they differ.
     template <class E>
     void assign(const xt::xexpression<E>& values) {
-        const auto& v = values.derived_cast();
-        if (v.dimension() != rank || !std::equal(shape.begin(), shape.end(), v.shape().begin())) {
-            throw shape_error("parameter: expected shape " + describe(shape) + ", got " + describe(v.shape()));
-        }
-        value = tensor(v);
+        detail::assign_parameter(value, shape, tensor(values.derived_cast()));
     }
 
     /// Moves `values` into the parameter, without a copy.
     /// Throws shape_error naming both shapes when they differ.
-    void assign(tensor&& values) {
-        if (values.dimension() != rank || !std::equal(shape.begin(), shape.end(), values.shape().begin())) {
-            throw shape_error("parameter: expected shape " + describe(shape) + ", got " + describe(values.shape()));
-        }
-        value = std::move(values);
-    }
+    void assign(tensor&& values) { detail::assign_parameter(value, shape, std::move(values)); }
 
     template <class Shape>
     static std::string describe(const Shape& s) {

@@ -82,10 +82,7 @@ struct weight_matrix {
 
     /// Moves `values` into the float32 tensor and ends any borrow.
     void assign(tensor&& values) {
-        if (values.dimension() != 2 || values.shape()[0] != Rows || values.shape()[1] != Cols) {
-            throw shape_error("parameter: expected shape " + describe(shape) + ", got " + describe(values.shape()));
-        }
-        value = std::move(values);
+        detail::assign_parameter(value, shape, std::move(values));
         bf16 = {};
     }
 
@@ -108,7 +105,7 @@ struct weight_matrix {
     /// which happens for a large weight that was neither loaded nor borrowed.
     void require_loaded(const std::string& site) const {
         if (!is_loaded()) {
-            throw invalid_argument(site + ": the weight of shape " + describe(shape) +
+            throw invalid_argument(site + ": the weight of shape " + detail::shape_description(shape) +
                                    " has no values; load a checkpoint (or assign values) before running the model");
         }
     }
@@ -135,11 +132,6 @@ struct weight_matrix {
         tensor out = tensor::from_shape({Rows, Cols});
         rows_to_float(0, Rows, out.data());
         return out;
-    }
-
-    template <class Shape>
-    static std::string describe(const Shape& s) {
-        return parameter<1>::describe(s);
     }
 
     /// Drops the resident pages of borrowed rows [first, first + count)

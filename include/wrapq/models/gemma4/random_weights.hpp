@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace wrapq::gemma4 {
 
@@ -28,22 +29,25 @@ template <class M>
 void fill_random_weights(M& model, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    for_each_parameter(model, [&](const std::string& name, auto& p) {
-        using P = std::remove_cvref_t<decltype(p)>;
-        p.value = xt::zeros<float>(P::shape);
-        if constexpr (P::rank == 0) {
-            p.value() = name.ends_with("_min") ? -2.5f : 2.5f;  // the only scalar parameters are clamp bounds
+    // parameter_list() instead of for_each_parameter(), so this function
+    // shares the walk over the model with checkpoint loading.
+    for (const wrapq::detail::named_parameter& p : wrapq::detail::parameter_list(model)) {
+        const std::string& name = p.name;
+        *p.value = xt::zeros<float>(std::vector<std::size_t>(p.shape.begin(), p.shape.end()));
+        if (p.words != nullptr) *p.words = {};  // the float32 values replace a borrow
+        if (p.shape.empty()) {
+            (*p.value)() = name.ends_with("_min") ? -2.5f : 2.5f;  // the only scalar parameters are clamp bounds
         } else {
             const bool is_norm = name.ends_with("norm.weight") || name.ends_with("std_scale");
             const bool is_scalar = name.ends_with("layer_scalar");
-            const float inv_fan_in = 1.0f / std::sqrt(static_cast<float>(P::shape.back()));
-            for (float& v : p.value) {
+            const float inv_fan_in = 1.0f / std::sqrt(static_cast<float>(p.shape.back()));
+            for (float& v : *p.value) {
                 if (is_scalar) v = 1.0f;
                 else if (is_norm) v = 1.0f + 0.1f * normal(rng);
                 else v = normal(rng) * inv_fan_in;
             }
         }
-    });
+    }
 }
 
 }  // namespace wrapq::gemma4

@@ -239,27 +239,7 @@ public:
         std::array<std::optional<kv_pair>, 2> published;
 
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (
-                [&] {
-                    auto& layer = std::get<I>(layers);
-                    constexpr layer_spec spec = C.layers[I];
-                    const kind_inputs& in = spec.kind == attention_kind::full ? *full_inputs : *sliding_inputs;
-                    const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
-
-                    std::optional<tensor> slice;
-                    if (ple) slice = tensor(xt::view(*ple, xt::all(), xt::all(), I, xt::all()));
-                    const kv_pair* shared = spec.shares_kv ? &published[slot].value() : nullptr;
-                    const kv_pair* past = nullptr;
-                    if (step.past && !spec.shares_kv && (*step.past)[I]) past = &*(*step.past)[I];
-
-                    attention_result out =
-                        layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared, past);
-                    h = std::move(out.hidden);
-                    if (step.layer_outputs) step.layer_outputs->push_back(h);
-                    if (step.deltas) (*step.deltas)[I] = std::move(out.delta);
-                    if (out.present && I < C.first_shared_layer()) published[slot] = std::move(out.present);
-                }(),
-                ...);
+            (forward_layer(std::get<I>(layers), I, h, ple, full_inputs, sliding_inputs, published, step), ...);
         }(std::make_index_sequence<num_layers>{});
 
         return norm.forward(h);
@@ -297,6 +277,31 @@ private:
     struct kind_inputs {
         tensor mask, cos, sin;
     };
+
+    /// Runs decoder layer `index` on `h` in place, for forward_embeds(). It
+    /// depends on the layer's type and not on its index, so layers with equal
+    /// specs share one copy of this code.
+    template <class Layer>
+    static void forward_layer(Layer& layer, std::size_t index, tensor& h, const tensor* ple,
+                              const std::optional<kind_inputs>& full_inputs,
+                              const std::optional<kind_inputs>& sliding_inputs,
+                              std::array<std::optional<kv_pair>, 2>& published, const step_state& step) {
+        constexpr layer_spec spec = Layer::spec;
+        const kind_inputs& in = spec.kind == attention_kind::full ? *full_inputs : *sliding_inputs;
+        const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
+
+        std::optional<tensor> slice;
+        if (ple) slice = tensor(xt::view(*ple, xt::all(), xt::all(), index, xt::all()));
+        const kv_pair* shared = spec.shares_kv ? &published[slot].value() : nullptr;
+        const kv_pair* past = nullptr;
+        if (step.past && !spec.shares_kv && (*step.past)[index]) past = &*(*step.past)[index];
+
+        attention_result out = layer.forward(h, slice ? &*slice : nullptr, in.cos, in.sin, in.mask, shared, past);
+        h = std::move(out.hidden);
+        if (step.layer_outputs) step.layer_outputs->push_back(h);
+        if (step.deltas) (*step.deltas)[index] = std::move(out.delta);
+        if (out.present && index < C.first_shared_layer()) published[slot] = std::move(out.present);
+    }
 
     /// Applies the model's per-kind mask and RoPE sites to the tables.
     kind_inputs sited(attention_kind kind, const kind_tables& t) {

@@ -167,74 +167,18 @@ constexpr std::size_t head_dim_of(attention_kind kind) {
     return 0;
 }
 
-}  // namespace exporting
-
-/// Builds the LM head graph: hidden states (1, S, hidden) -> [final norm] -> lm_head
-/// -> softcap (DIV, TANH, MUL) -> logits (1, S, vocab), with S = M in
-/// prefill and 1 in decode. Works for for_causal_lm and for_conditional_generation
-/// after convert().
-///
-/// Example:
-/// @code
-///   auto g = gemma4::head_graph(lm, gemma4::export_mode::decode, {.max_seq = 32});
-///   exporter::write_exported(g, "lm_head_decode.circle");
-/// @endcode
-template <class LM>
-exporter::exported_graph head_graph(LM& lm, export_mode mode, const export_options& options = {}) {
+/// Builds the graph of `layer`, a decoder layer of `tm`, as layer_graph()
+/// describes. It depends on the layer's type and not on its index, so
+/// layers with equal specs share one copy of this code.
+template <auto C, class Layer>
+exporter::exported_graph decoder_layer_graph(text_model<C>& tm, Layer& layer, export_mode mode,
+                                             const export_options& options) {
     using exporter::value;
-    using exporting::attention_outputs;
-    using exporting::layer_inputs;
-    auto& text = exporting::text_of(lm);
-    constexpr auto C = std::remove_reference_t<decltype(text)>::config;
-    constexpr auto hidden = static_cast<std::int32_t>(C.dims.hidden_size);
-    const std::size_t max_seq = exporting::capacity<C>(options);
-    const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
-
-    circle::model_builder b;
-    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
-    const value h = e.input("hidden_states", {1, static_cast<std::int32_t>(seq), hidden});
-    const value x = options.include_final_norm ? exporter::emit_rms_norm(e, text.norm, h) : h;
-    value logits = exporter::emit_linear(e, lm.lm_head, x);
-    logits = exporter::emit_softcap(e, logits, C.final_logit_softcapping, lm.logit_softcapping_div,
-                                    lm.logit_softcapping_tanh, lm.logits);
-    e.output(logits, "logits");
-
-    const tensor sample = exporter::sample_within(exporting::tensor_of(b, h), {1, seq, C.dims.hidden_size}, options.sample_seed);
-    const tensor normed = options.include_final_norm ? text.norm.forward(sample) : sample;
-    tensor expected = nn::apply_softcap(lm.lm_head.forward(normed), C.final_logit_softcapping, lm.logit_softcapping_div,
-                                        lm.logit_softcapping_tanh, lm.logits);
-
-    std::vector<observer_record> records = options.include_final_norm ? exporting::records_of(text.norm) : std::vector<observer_record>{};
-    for (auto& r : exporting::records_of(lm.lm_head, lm.logit_softcapping_div, lm.logit_softcapping_tanh, lm.logits)) {
-        records.push_back(std::move(r));
-    }
-    return exporting::finish<C>(b, e, mode, max_seq, options, records, {sample}, {std::move(expected)});
-}
-
-/// Builds the graph of decoder layer `I` of `tm`.
-///
-/// Inputs, in this order: hidden_states (1, S, hidden), attention_mask
-/// (1, 1, S, M), cos and sin (1, S, head_dim), and per_layer_input (1, S, P)
-/// when the model has per-layer inputs. A decode graph of a layer with its
-/// own K/V then takes past_key and past_value (1, kv_heads, M - 1, head_dim).
-/// A shared-KV layer takes shared_key and shared_value (1, kv_heads, M, head_dim). Outputs: hidden_states, then new_key and new_value
-/// (1, kv_heads, S, head_dim) on layers with their own K/V.
-///
-/// The per-layer input carries the qparams of the text model's
-/// `per_layer_inputs` site, which quantized it before the layer's slice was
-/// taken (the reference leaves this input in float).
-template <std::size_t I, auto C>
-exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const export_options& options = {}) {
-    using exporter::value;
-    using exporting::attention_outputs;
-    using exporting::layer_inputs;
-    static_assert(I < decltype(C)::num_layers, "gemma4 export: layer index out of range");
-    constexpr layer_spec spec = C.layers[I];
+    constexpr layer_spec spec = Layer::spec;
     constexpr auto hidden = static_cast<std::int32_t>(C.dims.hidden_size);
     constexpr auto hd = static_cast<std::int32_t>(spec.head_dim);
     constexpr auto kv_heads = static_cast<std::int32_t>(spec.kv_heads);
     constexpr auto ple = static_cast<std::int32_t>(C.dims.ple_dim);
-    auto& layer = std::get<I>(tm.layers);
 
     const std::size_t max_seq = exporting::capacity<C>(options);
     const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
@@ -305,6 +249,114 @@ exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const 
     }
     return exporting::finish<C>(b, e, mode, max_seq, options, exporting::records_of(layer), std::move(samples),
                                 std::move(expected));
+}
+
+/// The state that text_graph() passes from one decoder layer to the next.
+struct text_graph_chain {
+    value h;                                                        ///< The hidden states.
+    std::array<std::optional<std::pair<value, value>>, 2> published;  ///< Present K/V per kind, full first.
+    std::vector<std::pair<std::string, value>> cache_outputs;       ///< key_<i> and value_<i>.
+};
+
+/// Emits decoder layer `index` of text_graph() and advances `chain`. It
+/// depends on the layer's type and not on its index, so layers with equal
+/// specs share one copy of this code.
+template <auto C, class Layer>
+void emit_text_graph_layer(exporter::graph_emitter& e, const Layer& layer, std::size_t index,
+                           const std::array<std::optional<kind_graph_inputs>, 2>& kinds,
+                           const std::optional<value>& per_layer, const std::optional<value>& past_key,
+                           const std::optional<value>& past_value, std::int32_t s, text_graph_chain& chain) {
+    constexpr layer_spec spec = Layer::spec;
+    const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
+    layer_inputs in;
+    in.attention.mask = kinds[slot]->mask;
+    in.attention.cos = kinds[slot]->cos;
+    in.attention.sin = kinds[slot]->sin;
+    if (per_layer) {
+        const auto li = static_cast<std::int32_t>(index);
+        const auto p = static_cast<std::int32_t>(C.dims.ple_dim);
+        const std::string name = "model.layers." + std::to_string(index) + "/per_layer_input";
+        in.per_layer_input =
+            e.reshape(e.slice(*per_layer, {0, 0, li, 0}, {1, s, li + 1, p}, name + "_slice"), {1, s, p}, name);
+    }
+    if constexpr (spec.shares_kv) {
+        in.attention.shared_key = chain.published[slot]->first;
+        in.attention.shared_value = chain.published[slot]->second;
+    } else {
+        in.attention.past_key = past_key;
+        in.attention.past_value = past_value;
+    }
+    const attention_outputs out = emit_decoder_layer(e, layer, chain.h, in);
+    chain.h = out.hidden;
+    if (out.new_key) {
+        chain.cache_outputs.emplace_back("key_" + std::to_string(index), *out.new_key);
+        chain.cache_outputs.emplace_back("value_" + std::to_string(index), *out.new_value);
+    }
+    if (out.present_key && index < C.first_shared_layer() && !spec.shares_kv) {
+        chain.published[slot] = std::pair{*out.present_key, *out.present_value};
+    }
+}
+
+}  // namespace exporting
+
+/// Builds the LM head graph: hidden states (1, S, hidden) -> [final norm] -> lm_head
+/// -> softcap (DIV, TANH, MUL) -> logits (1, S, vocab), with S = M in
+/// prefill and 1 in decode. Works for for_causal_lm and for_conditional_generation
+/// after convert().
+///
+/// Example:
+/// @code
+///   auto g = gemma4::head_graph(lm, gemma4::export_mode::decode, {.max_seq = 32});
+///   exporter::write_exported(g, "lm_head_decode.circle");
+/// @endcode
+template <class LM>
+exporter::exported_graph head_graph(LM& lm, export_mode mode, const export_options& options = {}) {
+    using exporter::value;
+    using exporting::attention_outputs;
+    using exporting::layer_inputs;
+    auto& text = exporting::text_of(lm);
+    constexpr auto C = std::remove_reference_t<decltype(text)>::config;
+    constexpr auto hidden = static_cast<std::int32_t>(C.dims.hidden_size);
+    const std::size_t max_seq = exporting::capacity<C>(options);
+    const std::size_t seq = mode == export_mode::prefill ? max_seq : 1;
+
+    circle::model_builder b;
+    exporter::graph_emitter e(b, {.stream_weights = options.stream_weights, .decompose_rms_norm = options.decompose_rms_norm});
+    const value h = e.input("hidden_states", {1, static_cast<std::int32_t>(seq), hidden});
+    const value x = options.include_final_norm ? exporter::emit_rms_norm(e, text.norm, h) : h;
+    value logits = exporter::emit_linear(e, lm.lm_head, x);
+    logits = exporter::emit_softcap(e, logits, C.final_logit_softcapping, lm.logit_softcapping_div,
+                                    lm.logit_softcapping_tanh, lm.logits);
+    e.output(logits, "logits");
+
+    const tensor sample = exporter::sample_within(exporting::tensor_of(b, h), {1, seq, C.dims.hidden_size}, options.sample_seed);
+    const tensor normed = options.include_final_norm ? text.norm.forward(sample) : sample;
+    tensor expected = nn::apply_softcap(lm.lm_head.forward(normed), C.final_logit_softcapping, lm.logit_softcapping_div,
+                                        lm.logit_softcapping_tanh, lm.logits);
+
+    std::vector<observer_record> records = options.include_final_norm ? exporting::records_of(text.norm) : std::vector<observer_record>{};
+    for (auto& r : exporting::records_of(lm.lm_head, lm.logit_softcapping_div, lm.logit_softcapping_tanh, lm.logits)) {
+        records.push_back(std::move(r));
+    }
+    return exporting::finish<C>(b, e, mode, max_seq, options, records, {sample}, {std::move(expected)});
+}
+
+/// Builds the graph of decoder layer `I` of `tm`.
+///
+/// Inputs, in this order: hidden_states (1, S, hidden), attention_mask
+/// (1, 1, S, M), cos and sin (1, S, head_dim), and per_layer_input (1, S, P)
+/// when the model has per-layer inputs. A decode graph of a layer with its
+/// own K/V then takes past_key and past_value (1, kv_heads, M - 1, head_dim).
+/// A shared-KV layer takes shared_key and shared_value (1, kv_heads, M, head_dim). Outputs: hidden_states, then new_key and new_value
+/// (1, kv_heads, S, head_dim) on layers with their own K/V.
+///
+/// The per-layer input carries the qparams of the text model's
+/// `per_layer_inputs` site, which quantized it before the layer's slice was
+/// taken (the reference leaves this input in float).
+template <std::size_t I, auto C>
+exporter::exported_graph layer_graph(text_model<C>& tm, export_mode mode, const export_options& options = {}) {
+    static_assert(I < decltype(C)::num_layers, "gemma4 export: layer index out of range");
+    return exporting::decoder_layer_graph(tm, std::get<I>(tm.layers), mode, options);
 }
 
 /// Builds the token-embedding graph: input_ids (1, S) int32 -> inputs_embeds
@@ -391,53 +443,20 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     }
 
     const exporting::embedding_values embedded = exporting::emit_embeddings(e, tm, ids);
-    value h = embedded.embeds;
-    std::array<std::optional<std::pair<value, value>>, 2> published;  // present K/V per kind
-    std::vector<std::pair<std::string, value>> cache_outputs;  // key_<i>, value_<i>
-
+    exporting::text_graph_chain chain{.h = embedded.embeds};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (
-            [&] {
-                constexpr layer_spec spec = C.layers[I];
-                const std::size_t slot = spec.kind == attention_kind::full ? 0 : 1;
-                layer_inputs in;
-                in.attention.mask = kinds[slot]->mask;
-                in.attention.cos = kinds[slot]->cos;
-                in.attention.sin = kinds[slot]->sin;
-                if (embedded.per_layer) {
-                    const auto li = static_cast<std::int32_t>(I);
-                    const auto p = static_cast<std::int32_t>(C.dims.ple_dim);
-                    const std::string name = "model.layers." + std::to_string(I) + "/per_layer_input";
-                    in.per_layer_input =
-                        e.reshape(e.slice(*embedded.per_layer, {0, 0, li, 0}, {1, s, li + 1, p}, name + "_slice"),
-                                  {1, s, p}, name);
-                }
-                if constexpr (spec.shares_kv) {
-                    in.attention.shared_key = published[slot]->first;
-                    in.attention.shared_value = published[slot]->second;
-                } else {
-                    in.attention.past_key = past_keys[I];
-                    in.attention.past_value = past_values[I];
-                }
-                const attention_outputs out = emit_decoder_layer(e, std::get<I>(tm.layers), h, in);
-                h = out.hidden;
-                if (out.new_key) {
-                    cache_outputs.emplace_back("key_" + std::to_string(I), *out.new_key);
-                    cache_outputs.emplace_back("value_" + std::to_string(I), *out.new_value);
-                }
-                if (out.present_key && I < C.first_shared_layer() && !spec.shares_kv) {
-                    published[slot] = std::pair{*out.present_key, *out.present_value};
-                }
-            }(),
-            ...);
+        (exporting::emit_text_graph_layer<C>(e, std::get<I>(tm.layers), I, kinds, embedded.per_layer, past_keys[I],
+                                             past_values[I], s, chain),
+         ...);
     }(std::make_index_sequence<num_layers>{});
+    value h = chain.h;
 
     h = exporter::emit_rms_norm(e, tm.norm, h);
     value logits = exporter::emit_linear(e, lm.lm_head, h);
     logits = exporter::emit_softcap(e, logits, C.final_logit_softcapping, lm.logit_softcapping_div,
                                     lm.logit_softcapping_tanh, lm.logits);
     e.output(logits, "logits");
-    for (const auto& [name, v] : cache_outputs) e.output(v, name);
+    for (const auto& [name, v] : chain.cache_outputs) e.output(v, name);
 
     // Samples: token ids, the model's own tables for positions past .. M - 1,
     // caches inside the calibrated present_* ranges.
