@@ -1,7 +1,9 @@
 // Site recording, fake-quantization switches and float-versus-quantized errors per site and module.
+#include "test_errors.hpp"
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
+#include <wrapq/module/tensor_spill.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -13,6 +15,8 @@
 
 using namespace wrapq;
 using wrapq_test::bits;
+using wrapq_test::error_message;
+using wrapq_test::has;
 using wrapq_test::random_tensor;
 
 namespace {
@@ -188,29 +192,57 @@ BOOST_AUTO_TEST_CASE(comparison_matches_hand_metrics) {
         m.forward(x);
     }
 
-    site_comparison comparison;
-    saved.set_all(false);
-    {
-        auto pass = comparison.float_pass();
-        m.forward(x);
-    }
-    saved.set_all(true);
-    {
-        auto pass = comparison.quantized_pass();
-        m.forward(x);
-    }
+    // A budget of 0 bytes sends every float tensor through the temporary
+    // file; the default keeps them in memory. Both give the same errors.
+    for (const std::size_t budget : {site_comparison::default_memory_budget, std::size_t{0}}) {
+        BOOST_TEST_CONTEXT("memory budget " << budget) {
+            site_comparison comparison(budget);
+            saved.set_all(false);
+            {
+                auto pass = comparison.float_pass();
+                m.forward(x);
+            }
+            BOOST_TEST((comparison.spilled_bytes() > 0) == (budget == 0));
+            saved.set_all(true);
+            {
+                auto pass = comparison.quantized_pass();
+                m.forward(x);
+            }
 
-    const std::vector<site_error> sites = comparison.sites();
-    BOOST_TEST_REQUIRE(sites.size() == float_log.names.size());
-    for (std::size_t i = 0; i < sites.size(); ++i) {
-        BOOST_TEST(sites[i].name == float_log.names[i]);
-        const error_metrics expected = compare(float_log.values[i], quantized_log.values[i]);
-        BOOST_TEST(sites[i].error.max_diff() == expected.max_abs_diff);
-        BOOST_TEST(sites[i].error.peir() == expected.peir);
-        BOOST_TEST(std::fabs(sites[i].error.mean_abs_diff() - expected.mean_abs_diff) <= 1e-12 * (1 + expected.mean_abs_diff));
+            const std::vector<site_error> sites = comparison.sites();
+            BOOST_TEST_REQUIRE(sites.size() == float_log.names.size());
+            for (std::size_t i = 0; i < sites.size(); ++i) {
+                BOOST_TEST(sites[i].name == float_log.names[i]);
+                const error_metrics expected = compare(float_log.values[i], quantized_log.values[i]);
+                BOOST_TEST(sites[i].error.max_diff() == expected.max_abs_diff);
+                BOOST_TEST(sites[i].error.peir() == expected.peir);
+                BOOST_TEST(std::fabs(sites[i].error.mean_abs_diff() - expected.mean_abs_diff) <=
+                           1e-12 * (1 + expected.mean_abs_diff));
+            }
+            // The output site is quantized, so it differs from float.
+            BOOST_TEST(sites.back().error.max_diff() > 0.0f);
+        }
     }
-    // The output site is quantized, so it differs from float.
-    BOOST_TEST(sites.back().error.max_diff() > 0.0f);
+}
+
+// The spill queue returns each tensor once, with its shape and bits, and
+// raises when a tensor is read twice.
+BOOST_AUTO_TEST_CASE(spill_returns_each_tensor_once) {
+    tensor_spill spill(64);  // 16 floats in memory
+    const tensor small = random_tensor({2, 3}, 1);
+    const tensor large = random_tensor({5, 7}, 2);
+    spill.push(small);
+    spill.push(large);
+    BOOST_TEST(spill.spilled_bytes() == 35u * sizeof(float));
+    const tensor back = spill.take(1);
+    BOOST_TEST((back.shape() == large.shape()));
+    for (std::size_t i = 0; i < back.size(); ++i) BOOST_TEST(bits(back.data()[i]) == bits(large.data()[i]));
+    BOOST_TEST((spill.take(0) == small));
+    const std::string message = error_message<invalid_argument>([&] { spill.take(0); });
+    BOOST_TEST(has(message, "tensor 0 was read already"));
+    spill.clear();
+    BOOST_TEST(spill.size() == 0u);
+    BOOST_TEST(spill.spilled_bytes() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(module_outputs_take_last_site) {

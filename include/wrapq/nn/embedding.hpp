@@ -26,22 +26,37 @@ namespace wrapq::nn {
 /// Token ids of any shape.
 using token_ids = xt::xarray<std::int64_t, xt::layout_type::row_major>;
 
+namespace detail {
+
+/// Returns the id at flat position `i` of `ids` as a row index. Throws
+/// value_error naming the site, the position and the id when the id is
+/// outside [0, vocab).
+inline std::size_t row_of(const token_ids& ids, std::size_t i, std::size_t vocab, const std::string& site) {
+    const std::int64_t id = ids.data()[i];
+    if (id < 0 || static_cast<std::uint64_t>(id) >= vocab) {
+        throw value_error(site + ": token id " + std::to_string(id) + " at flat position " + std::to_string(i) +
+                          " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    }
+    return static_cast<std::size_t>(id);
+}
+
+/// An empty tensor of shape ids.shape + (dim), for the gathered rows.
+inline tensor gathered_shape(const token_ids& ids, std::size_t dim) {
+    std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
+    shape.push_back(dim);
+    return tensor::from_shape(shape);
+}
+
+}  // namespace detail
+
 /// Gathers rows of a (Vocab, Dim) table for every id.
 /// Throws value_error naming the position and the id when an id is outside [0, Vocab).
 inline tensor gather_rows(const tensor& table, const token_ids& ids, const std::string& site) {
-    const std::size_t vocab = table.shape()[0];
     const std::size_t dim = table.shape()[1];
-    std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
-    shape.push_back(dim);
-    tensor out = tensor::from_shape(shape);
-
+    tensor out = detail::gathered_shape(ids, dim);
     for (std::size_t i = 0; i < ids.size(); ++i) {
-        const std::int64_t id = ids.data()[i];
-        if (id < 0 || static_cast<std::uint64_t>(id) >= vocab) {
-            throw value_error(site + ": token id " + std::to_string(id) + " at flat position " + std::to_string(i) +
-                              " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
-        }
-        std::copy_n(table.data() + static_cast<std::size_t>(id) * dim, dim, out.data() + i * dim);
+        const std::size_t row = detail::row_of(ids, i, table.shape()[0], site);
+        std::copy_n(table.data() + row * dim, dim, out.data() + i * dim);
     }
     return out;
 }
@@ -54,17 +69,9 @@ inline tensor gather_rows(const tensor& table, const token_ids& ids, const std::
 template <std::size_t Vocab, std::size_t Dim>
 tensor gather_rows(const weight_matrix<Vocab, Dim>& table, const token_ids& ids, const std::string& site,
                    const kernel::row_fake_quant* steps = nullptr) {
-    std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
-    shape.push_back(Dim);
-    tensor out = tensor::from_shape(shape);
-
+    tensor out = detail::gathered_shape(ids, Dim);
     for (std::size_t i = 0; i < ids.size(); ++i) {
-        const std::int64_t id = ids.data()[i];
-        if (id < 0 || static_cast<std::uint64_t>(id) >= Vocab) {
-            throw value_error(site + ": token id " + std::to_string(id) + " at flat position " + std::to_string(i) +
-                              " is outside the vocabulary [0, " + std::to_string(Vocab) + ")");
-        }
-        const auto row = static_cast<std::size_t>(id);
+        const std::size_t row = detail::row_of(ids, i, Vocab, site);
         float* dst = out.data() + i * Dim;
         table.rows_to_float(row, 1, dst);
         if (steps != nullptr) {
