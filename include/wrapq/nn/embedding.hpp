@@ -77,7 +77,9 @@ tensor gather_rows(const weight_matrix<Vocab, Dim>& table, const token_ids& ids,
         if (steps != nullptr) {
             const affine_step step{steps->scale()[row], steps->inv_scale()[row], steps->zero_point()[row], steps->qmin(),
                                    steps->qmax()};
-            kernel::detail::fake_quantize_run(dst, dst, Dim, step);
+            // The row length from the tensor, not the constant Dim: with a constant,
+            // GCC 12 warns falsely about the scalar tail loop (-Waggressive-loop-optimizations).
+            kernel::detail::fake_quantize_run(dst, dst, out.shape().back(), step);
         }
     }
     return out;

@@ -443,7 +443,7 @@ exporter::exported_graph text_graph(LM& lm, export_mode mode, const export_optio
     }
 
     const exporting::embedding_values embedded = exporting::emit_embeddings(e, tm, ids);
-    exporting::text_graph_chain chain{.h = embedded.embeds};
+    exporting::text_graph_chain chain{.h = embedded.embeds, .published = {}, .cache_outputs = {}};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (exporting::emit_text_graph_layer<C>(e, std::get<I>(tm.layers), I, kinds, embedded.per_layer, past_keys[I],
                                              past_values[I], s, chain),
