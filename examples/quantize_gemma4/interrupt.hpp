@@ -49,6 +49,10 @@ inline void request_stop(int signal_number) {
 /// samples and between files, where stopping leaves nothing half done.
 inline void install_interrupt_handlers() {
     for (const int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, detail::request_stop);
+    // A write past the file-size limit (ulimit -f) raises SIGXFSZ, which
+    // would kill the program with its staging directory in place. Ignored,
+    // the write fails with EFBIG instead, and the error path cleans up.
+    std::signal(SIGXFSZ, SIG_IGN);
 }
 
 /// Throws `interrupted` when a stop was requested.
