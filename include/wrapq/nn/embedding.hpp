@@ -40,7 +40,7 @@ inline std::size_t row_of(const token_ids& ids, std::size_t i, std::size_t vocab
     return static_cast<std::size_t>(id);
 }
 
-/// An empty tensor of shape ids.shape + (dim), for the gathered rows.
+/// Returns an uninitialized tensor of shape ids.shape + (dim) for the gathered rows.
 inline tensor gathered_shape(const token_ids& ids, std::size_t dim) {
     std::vector<std::size_t> shape(ids.shape().begin(), ids.shape().end());
     shape.push_back(dim);
