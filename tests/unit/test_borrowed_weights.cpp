@@ -84,7 +84,7 @@ std::vector<ptq_config> weight_configs() {
 BOOST_AUTO_TEST_SUITE(borrowed_weights)
 
 BOOST_AUTO_TEST_CASE(linear_matches_float_weight_in_every_mode) {
-    const small_scan_chunks chunks(100);  // 3 columns or 2 rows per chunk
+    const small_scan_chunks chunks(100);  // 2 columns (of 37 rows) or 2 rows (of 41 columns) per chunk
     const bf16_table<37, 41> table(1);
     const tensor x = random_tensor({3, 5, 41}, 2);
     const tensor x2 = random_tensor({3, 5, 41}, 3);

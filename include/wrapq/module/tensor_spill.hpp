@@ -77,15 +77,15 @@ public:
     }
 
     /// Returns tensor `i` and frees its memory. Throws invalid_argument when
-    /// `i` is out of range or was taken before.
+    /// `i` is out of range or was read back before.
     tensor take(std::size_t i) {
-        if (i >= entries_.size() || entries_[i].taken) {
+        if (i >= entries_.size() || entries_[i].read_back) {
             throw invalid_argument("tensor_spill: tensor " + std::to_string(i) +
                                    (i >= entries_.size() ? " does not exist" : " was read already") +
                                    "; each pushed tensor is read back once");
         }
         entry& e = entries_[i];
-        e.taken = true;
+        e.read_back = true;
         if (!e.in_file) {
             held_ -= e.value.size() * sizeof(float);
             return std::exchange(e.value, tensor());
@@ -109,7 +109,7 @@ private:
         tensor value;
         std::uint64_t offset = 0;
         bool in_file = false;
-        bool taken = false;
+        bool read_back = false;  // take() ran for this entry
     };
 
     std::uint64_t append(const float* data, std::size_t bytes) {
