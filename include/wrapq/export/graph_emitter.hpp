@@ -160,9 +160,11 @@ public:
     /// none, in which case a later site sets both.
     value move(const circle::op& kind, const value& data, const std::vector<value>& extra, std::string name,
                std::vector<std::int32_t> shape) {
+        // Read before add(), which may grow the tensor list and so move the source tensor.
         const circle::tensor& source = builder_.tensor_at(data.index);
+        const bool unquantized = !source.quant && !source.keep_float;
         value out = add({std::move(name), std::move(shape), source.type, 0, source.quant, source.keep_float});
-        if (!source.quant && !source.keep_float) alias_of_[static_cast<std::size_t>(out.index)] = data.index;
+        if (unquantized) alias_of_[static_cast<std::size_t>(out.index)] = data.index;
         std::vector<value> inputs{data};
         inputs.insert(inputs.end(), extra.begin(), extra.end());
         builder_.add_operator(kind, indices(inputs), {out.index});
