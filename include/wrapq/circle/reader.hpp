@@ -10,6 +10,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -64,8 +65,9 @@ public:
     bool has(int id) const { return table_->CheckField(field_offset(id)); }
 
     std::string string(int id) const {
+        verify_offset_field(id, "string");
         const auto* text = table_->GetPointer<const flatbuffers::String*>(field_offset(id));
-        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyString(text)) {
+        if (!verifier_.VerifyString(text)) {
             fail("has an invalid string field " + std::to_string(id));
         }
         return text == nullptr ? std::string() : text->str();
@@ -73,8 +75,9 @@ public:
 
     /// Bytes of the [ubyte] field `id` inside the file, without copying them.
     std::span<const std::uint8_t> bytes(int id) const {
+        verify_offset_field(id, "vector");
         const auto* values = table_->GetPointer<const Vector<std::uint8_t>*>(field_offset(id));
-        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(values)) {
+        if (!verifier_.VerifyVector(values)) {
             fail("has an invalid vector field " + std::to_string(id));
         }
         if (values == nullptr) return {};
@@ -83,18 +86,28 @@ public:
 
     template <class T>
     std::vector<T> vector(int id) const {
+        verify_offset_field(id, "vector");
         const auto* values = table_->GetPointer<const Vector<T>*>(field_offset(id));
-        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(values)) {
+        if (!verifier_.VerifyVector(values)) {
             fail("has an invalid vector field " + std::to_string(id));
         }
         if (values == nullptr) return {};
-        return std::vector<T>(values->begin(), values->end());
+
+        // The verifier aligns only the length word, so the elements of an
+        // 8-byte type may sit at a 4-byte boundary in a damaged file.
+        // Copying the bytes reads them at any alignment, and FlatBuffers
+        // data is little-endian like every host wrapq builds for.
+        static_assert(std::endian::native == std::endian::little, "the Circle reader assumes a little-endian host");
+        std::vector<T> result(values->size());
+        if (!result.empty()) std::memcpy(result.data(), values->Data(), result.size() * sizeof(T));
+        return result;
     }
 
     /// Tables of vector field `id`, each checked as it is wrapped.
     std::vector<checked_table> tables(int id, const std::string& element) const {
+        verify_offset_field(id, "table vector");
         const auto* list = table_->GetPointer<const Vector<Offset<Table>>*>(field_offset(id));
-        if (!table_->VerifyOffset(verifier_, field_offset(id)) || !verifier_.VerifyVector(list)) {
+        if (!verifier_.VerifyVector(list)) {
             fail("has an invalid table vector field " + std::to_string(id));
         }
         std::vector<checked_table> result;
@@ -106,7 +119,7 @@ public:
     }
 
     checked_table child(int id, const std::string& element) const {
-        if (!table_->VerifyOffset(verifier_, field_offset(id))) fail("has an invalid table field " + std::to_string(id));
+        verify_offset_field(id, "table");
         return checked_table(table_->GetPointer<const Table*>(field_offset(id)), verifier_, element);
     }
 
@@ -117,6 +130,15 @@ public:
     }
 
 private:
+    /// Checks that offset field `id` lies inside the file and points inside
+    /// it. GetPointer() reads the field's 4 bytes, so this must come first:
+    /// a damaged vtable can place the field past the end of the file.
+    void verify_offset_field(int id, std::string_view kind) const {
+        if (!table_->VerifyOffset(verifier_, field_offset(id))) {
+            fail("has an invalid " + std::string(kind) + " field " + std::to_string(id));
+        }
+    }
+
     const Table* table_;
     flatbuffers::Verifier& verifier_;
     std::string what_;
