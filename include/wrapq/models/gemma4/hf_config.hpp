@@ -55,6 +55,13 @@ inline constexpr std::uint64_t hf_default_max_position_embeddings = 131072;
 inline constexpr float hf_default_rms_norm_eps = 1e-6f;
 inline constexpr std::string_view hf_default_activation = "gelu_pytorch_tanh";
 
+/// The layers of text config `C` as an ordinary constant. Indexing
+/// `C.layers` with a run-time index directly makes Clang 14 crash while it
+/// generates code for the template parameter object, so the checks below
+/// index this copy instead.
+template <auto C>
+inline constexpr auto config_layers = C.layers;
+
 inline std::string bool_text(bool value) { return value ? "true" : "false"; }
 
 inline config_mismatch absent_mismatch(std::string path, std::string default_text, std::string expected) {
@@ -130,7 +137,7 @@ std::optional<config_mismatch> compare_sizes(const hf_object& text) {
 
     const hf_layer_types types = read_layer_types(text, L);
     for (std::size_t i = 0; i < L; ++i) {
-        const std::string expected(to_string(C.layers[i].kind));
+        const std::string expected(to_string(config_layers<C>[i].kind));
         if (types.effective[i] == expected) continue;
         std::string note;
         if (types.written[i] != types.effective[i]) {
@@ -152,7 +159,7 @@ std::optional<config_mismatch> compare_sizes(const hf_object& text) {
 template <auto C>
 std::optional<config_mismatch> compare_attention(const hf_object& text) {
     constexpr std::size_t L = decltype(C)::num_layers;
-    const auto layer_note = [](std::size_t i) { return "layer " + std::to_string(i) + ", " + std::string(to_string(C.layers[i].kind)); };
+    const auto layer_note = [](std::size_t i) { return "layer " + std::to_string(i) + ", " + std::string(to_string(config_layers<C>[i].kind)); };
 
     const bool k_eq_v = text.boolean("attention_k_eq_v").value_or(false);
     // Hugging Face reads attention_k_eq_v only on full layers.
@@ -166,21 +173,21 @@ std::optional<config_mismatch> compare_attention(const hf_object& text) {
     const std::uint64_t kv_heads = text.required_integer("num_key_value_heads");
     const std::optional<std::uint64_t> global_kv_heads = text.integer("num_global_key_value_heads", /*nullable=*/true);
     const auto uses_global_kv = [&](std::size_t i) {
-        return C.layers[i].kind == attention_kind::full && k_eq_v && global_kv_heads.has_value();
+        return config_layers<C>[i].kind == attention_kind::full && k_eq_v && global_kv_heads.has_value();
     };
     for (std::size_t i = 0; i < L; ++i) {
-        if (uses_global_kv(i) || kv_heads == C.layers[i].kv_heads) continue;
+        if (uses_global_kv(i) || kv_heads == config_layers<C>[i].kv_heads) continue;
         std::string note = layer_note(i);
-        if (C.layers[i].kind == attention_kind::full && global_kv_heads) {
+        if (config_layers<C>[i].kind == attention_kind::full && global_kv_heads) {
             note += ", which ignores num_global_key_value_heads because attention_k_eq_v is false";
         }
         return config_mismatch{text.path("num_key_value_heads"), std::to_string(kv_heads), note,
-                               std::to_string(C.layers[i].kv_heads)};
+                               std::to_string(config_layers<C>[i].kv_heads)};
     }
     for (std::size_t i = 0; i < L; ++i) {
-        if (!uses_global_kv(i) || *global_kv_heads == C.layers[i].kv_heads) continue;
+        if (!uses_global_kv(i) || *global_kv_heads == config_layers<C>[i].kv_heads) continue;
         return config_mismatch{text.path("num_global_key_value_heads"), std::to_string(*global_kv_heads), layer_note(i),
-                               std::to_string(C.layers[i].kv_heads)};
+                               std::to_string(config_layers<C>[i].kv_heads)};
     }
 
     const std::uint64_t head_dim = text.required_integer("head_dim");
@@ -188,22 +195,22 @@ std::optional<config_mismatch> compare_attention(const hf_object& text) {
     const std::uint64_t global_head_dim =
         global_absent ? hf_default_global_head_dim : text.integer("global_head_dim", /*nullable=*/true).value_or(0);
     const auto uses_global_dim = [&](std::size_t i) {
-        return C.layers[i].kind == attention_kind::full && global_head_dim != 0;
+        return config_layers<C>[i].kind == attention_kind::full && global_head_dim != 0;
     };
     for (std::size_t i = 0; i < L; ++i) {
-        if (uses_global_dim(i) || head_dim == C.layers[i].head_dim) continue;
+        if (uses_global_dim(i) || head_dim == config_layers<C>[i].head_dim) continue;
         std::string note = layer_note(i);
-        if (C.layers[i].kind == attention_kind::full) note += ", which uses head_dim because global_head_dim is null or 0";
-        return config_mismatch{text.path("head_dim"), std::to_string(head_dim), note, std::to_string(C.layers[i].head_dim)};
+        if (config_layers<C>[i].kind == attention_kind::full) note += ", which uses head_dim because global_head_dim is null or 0";
+        return config_mismatch{text.path("head_dim"), std::to_string(head_dim), note, std::to_string(config_layers<C>[i].head_dim)};
     }
     for (std::size_t i = 0; i < L; ++i) {
-        if (!uses_global_dim(i) || global_head_dim == C.layers[i].head_dim) continue;
+        if (!uses_global_dim(i) || global_head_dim == config_layers<C>[i].head_dim) continue;
         if (global_absent) {
             return absent_mismatch(text.path("global_head_dim"), std::to_string(hf_default_global_head_dim),
-                                   std::to_string(C.layers[i].head_dim));
+                                   std::to_string(config_layers<C>[i].head_dim));
         }
         return config_mismatch{text.path("global_head_dim"), std::to_string(global_head_dim), layer_note(i),
-                               std::to_string(C.layers[i].head_dim)};
+                               std::to_string(config_layers<C>[i].head_dim)};
     }
     return std::nullopt;
 }
@@ -226,8 +233,8 @@ std::optional<config_mismatch> compare_mlp(const hf_object& text) {
     const std::uint64_t width = text.required_integer("intermediate_size");
     const bool double_wide = text.boolean("use_double_wide_mlp").value_or(false);
     for (std::size_t i = 0; i < L; ++i) {
-        const std::size_t expected = C.layers[i].intermediate_size;
-        if (!C.layers[i].shares_kv) {
+        const std::size_t expected = config_layers<C>[i].intermediate_size;
+        if (!config_layers<C>[i].shares_kv) {
             if (width == expected) continue;
             return config_mismatch{text.path("intermediate_size"), std::to_string(width),
                                    i == 0 ? "" : "layer " + std::to_string(i), std::to_string(expected)};
