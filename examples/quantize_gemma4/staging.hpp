@@ -3,7 +3,9 @@
 
 #include <wrapq/core/errors.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,35 @@
 namespace quantize_gemma4 {
 
 namespace fs = std::filesystem;
+
+/// An exclusive flock(2) on a directory, held until destruction, which
+/// closes the descriptor and so releases the lock.
+///
+/// NOTE: where flock on a directory fails (NFS clients emulate flock with
+/// byte-range locks, which need a file opened for writing), the object
+/// holds no lock, and the commits of two runs into one directory can
+/// interleave there.
+class directory_lock {
+public:
+    explicit directory_lock(const fs::path& directory) {
+        descriptor_ = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (descriptor_ < 0) return;
+        while (::flock(descriptor_, LOCK_EX) != 0) {
+            if (errno == EINTR) continue;
+            ::close(descriptor_);
+            descriptor_ = -1;
+            return;
+        }
+    }
+    directory_lock(const directory_lock&) = delete;
+    directory_lock& operator=(const directory_lock&) = delete;
+    ~directory_lock() {
+        if (descriptor_ >= 0) ::close(descriptor_);
+    }
+
+private:
+    int descriptor_ = -1;
+};
 
 /// A hidden directory inside the output directory that receives every
 /// output file. commit() checks every target first and then renames the
@@ -70,7 +101,13 @@ public:
     /// of the same name, and returns their final paths in name order.
     /// Throws wrapq::io_error naming the path, before moving anything,
     /// when a target exists and is not a regular file.
+    ///
+    /// The checks and renames run under an exclusive flock on the output
+    /// directory. A second run into the same directory waits there until
+    /// this commit ends, so its files replace this run's set as a whole
+    /// instead of interleaving with it.
     std::vector<fs::path> commit() {
+        const directory_lock lock(out_);
         std::vector<fs::path> staged;
         for (const fs::directory_entry& entry : fs::directory_iterator(path_)) staged.push_back(entry.path());
         std::sort(staged.begin(), staged.end());

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace wrapq;
@@ -248,6 +249,29 @@ BOOST_AUTO_TEST_CASE(nonfinite_bf16_words_are_rejected) {
     options.strict = false;
     const std::string message = error_message<value_error>([&] { io::load_parameters(layer, checkpoint, options); });
     BOOST_TEST(has(message, "tensor 'weight' has the non-finite value -inf at flat index 15; the checkpoint is corrupt"));
+}
+
+BOOST_AUTO_TEST_CASE(nonfinite_borrowed_word_rejected_at_prepare) {
+    // A loader with allow_nonfinite lets such words through, so prepare()
+    // checks the chunks it scans. Element (20, 33) of a (37, 41) weight has
+    // flat index 20 * 41 + 33 = 853 whichever chunk contains it.
+    const small_scan_chunks chunks(100);  // 2 columns (of 37 rows) or 2 rows (of 41 columns) per chunk
+    const std::vector<std::pair<std::uint16_t, std::string>> words = {{0x7FC0, "nan"}, {0xFF80, "-inf"}};
+    for (const auto& [word, text] : words) {
+        bf16_table<37, 41> table(5);
+        table.words[853] = {word};
+        unsigned index = 0;
+        for (const ptq_config& config : weight_configs()) {
+            BOOST_TEST_CONTEXT(text << ", config " << index++) {
+                nn::linear<41, 37> layer;
+                layer.weight.borrow(table.lend());
+                const std::string message = error_message<value_error>([&] { prepare(layer, config); });
+                BOOST_TEST(message == "weight: the weight has the non-finite value " + text +
+                                          " at flat index 853, which has no quantized level; make the weight finite "
+                                          "before prepare(), or keep it in float with quant_spec::no_quant()");
+            }
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(released_pages_read_back_unchanged) {

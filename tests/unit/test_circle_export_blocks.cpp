@@ -1,5 +1,6 @@
 // Export of single blocks: bias quantization, exact scalar constants, and how sites fold into tensors.
 #include "../circle_verify/sample_models.hpp"
+#include "test_errors.hpp"
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
@@ -17,6 +18,7 @@
 using namespace wrapq;
 using circle_samples::emit;
 using exporter::value;
+using wrapq_test::error_message;
 
 namespace {
 
@@ -120,6 +122,81 @@ BOOST_AUTO_TEST_CASE(int16_bias_is_int64) {
     const float s_in = m.fc.act_in.affine_qparams()->scale[0];
     const float s_w0 = m.fc.weight_observer.affine_qparams()->scale[0];
     BOOST_TEST(levels_of(model.buffers[bias.buffer].bytes(), 8)[0] == static_cast<std::int64_t>(std::nearbyint(0.01f / (s_in * s_w0))));
+}
+
+/// fc_tanh with int16 activations and `weight` as the spec of fc.weight.
+fc_tanh int16_fc_tanh(const quant_spec& weight) {
+    ptq_config config;
+    config.activation = quant_spec::affine(int16);
+    config.overrides.push_back({"fc.weight", weight, true});
+    return calibrated_fc_tanh(config);
+}
+
+BOOST_AUTO_TEST_CASE(int16_weights_export_with_zero_point_zero) {
+    // The weight rows are [0.1, 0.2, 0.3, 0.4], [-0.5, 0.6, -0.7, 0.8] and
+    // [1, 0, -1, 0.5]. Symmetric int16 scales are max|w| / 32767: 1 / 32767
+    // per tensor, and 0.4, 0.8 and 1 over 32767 per row.
+    struct symmetric_case {
+        std::string label;
+        quant_spec spec;
+        std::vector<float> scales;  // empty where the observer's statistic is not a plain max
+    };
+    const std::vector<symmetric_case> cases = {
+        {"inferred scheme", quant_spec::affine(int16), {1.0f / 32767}},
+        {"per_tensor_symm", quant_spec::affine(int16, qscheme::per_tensor_symm), {1.0f / 32767}},
+        {"per_channel_symm", quant_spec::affine(int16, qscheme::per_channel_symm), {0.4f / 32767, 0.8f / 32767, 1.0f / 32767}},
+        {"ema", quant_spec::affine(int16).with_ema({.momentum = 0.5}), {1.0f / 32767}},
+        {"percentile", quant_spec::affine(int16).with_percentile({.percentile = 99.0}), {}},
+        {"fixed zero point 0", quant_spec::fixed(int16, qscheme::per_tensor_symm, 0.01f, 0), {0.01f}},
+    };
+    for (const symmetric_case& c : cases) {
+        BOOST_TEST_CONTEXT(c.label) {
+            fc_tanh m = int16_fc_tanh(c.spec);
+            const wrapq::circle::model model = export_fc_tanh(m);
+            emit(model);
+
+            const wrapq::circle::tensor& weight = tensor_named(model, "fc.weight");
+            BOOST_TEST((weight.type == wrapq::circle::tensor_type::int16));
+            BOOST_TEST_REQUIRE(weight.quant.has_value());
+            if (!c.scales.empty()) BOOST_TEST(weight.quant->scale == c.scales, boost::test_tools::per_element());
+            for (const std::int64_t zero_point : weight.quant->zero_point) BOOST_TEST(zero_point == 0);
+
+            // Every other int16 tensor of the graph, activations included, has zero point 0 too.
+            for (const wrapq::circle::tensor& t : model.subgraphs[0].tensors) {
+                if (t.type != wrapq::circle::tensor_type::int16 || !t.quant) continue;
+                for (const std::int64_t zero_point : t.quant->zero_point) BOOST_TEST(zero_point == 0, t.name);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(int16_asymmetric_weight_rejected_at_export) {
+    // The config accepts signed asymmetric int16 weights, as the reference
+    // does (its linear wrapper keeps per_channel_asymm for an int16 weight
+    // role), and fake quantization uses them. Circle int16 tensors need zero
+    // point 0, so export names the observer instead of writing the tensor.
+    // Row 0, [0.1, 0.4], widens to [0, 0.4], so its zero point is qmin = -32768.
+    ptq_config role_only;
+    role_only.activation = quant_spec::affine(int16);
+    role_only.weight = quant_spec::affine(int16);
+    struct asymmetric_case {
+        std::string label;
+        fc_tanh model;
+        std::int32_t zero_point;
+    };
+    std::vector<asymmetric_case> cases;
+    cases.push_back({"int16 weight role", calibrated_fc_tanh(role_only), -32768});
+    cases.push_back({"per_channel_asymm", int16_fc_tanh(quant_spec::affine(int16, qscheme::per_channel_asymm)), -32768});
+    cases.push_back({"fixed zero point 7", int16_fc_tanh(quant_spec::fixed(int16, qscheme::per_tensor_symm, 0.01f, 7)), 7});
+    for (asymmetric_case& c : cases) {
+        BOOST_TEST_CONTEXT(c.label) {
+            BOOST_TEST(c.model.fc.weight_observer.affine_qparams()->zero_point[0] == c.zero_point);
+            const std::string message = error_message<wrapq::circle::graph_error>([&] { (void)export_fc_tanh(c.model); });
+            BOOST_TEST(message == "export: observer fc.weight has int16 zero point " + std::to_string(c.zero_point) +
+                                      ", but int16 Circle tensors need zero point 0; override it with a symmetric scheme "
+                                      "(per_tensor_symm or per_channel_symm) or an unsigned dtype");
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(exact_scalars_dequantize_to_their_value) {

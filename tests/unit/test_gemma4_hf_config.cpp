@@ -343,6 +343,36 @@ BOOST_AUTO_TEST_CASE(each_field_change_is_reported) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(out_of_range_values_are_mismatches) {
+    // A config.json is compared with the compiled shape, which check_config
+    // has already validated, so zero heads or sizes fail as mismatches that
+    // name the key, the value and the compiled value.
+    const std::string p = "text_config.";
+    const std::vector<field_change> changes = {
+        {"num_attention_heads", "0", p + "num_attention_heads", "0", "4"},
+        {"num_key_value_heads", "0", p + "num_key_value_heads", "0", "2"},
+        {"head_dim", "0", p + "head_dim", "0", "4"},
+        {"hidden_size", "0", p + "hidden_size", "0", "16"},
+        {"num_hidden_layers", "0", p + "num_hidden_layers", "0", "2"},
+        {"intermediate_size", "0", p + "intermediate_size", "0", "32"},
+        {"sliding_window", "0", p + "sliding_window", "0", "8"},
+    };
+    for (const field_change& change : changes) {
+        BOOST_TEST_CONTEXT(change.key << " = " << change.raw) {
+            config_json c = tiny_text_json();
+            c.set(change.key, change.raw);
+            check_mismatch(compare<tiny_text>(c), change.path, change.found, change.expected);
+        }
+    }
+
+    scratch_directory dir;
+    const fs::path file = dir.write("config.json", tiny_text_json().set("num_attention_heads", "0").render());
+    BOOST_TEST(error_message<value_error>([&] { (void)check_hf_config<tiny_text>(file); }) ==
+               "checkpoint config " + file.string() +
+                   ": text_config.num_attention_heads is 0, but this program was compiled for 4 (gemma4 config: 2 layers, "
+                   "hidden_size 16, vocab_size 128); rebuild with the matching config or pass a checkpoint of this shape");
+}
+
 BOOST_AUTO_TEST_CASE(first_mismatch_in_fixed_order) {
     config_json c = tiny_text_json();
     c.set("max_position_embeddings", "64").set("intermediate_size", "64").set("hidden_size", "32").set("vocab_size", "256");

@@ -1,4 +1,5 @@
 // Gemma 4 text model: inventory, names, parameter counts and forward behaviour.
+#include "test_errors.hpp"
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
@@ -13,6 +14,7 @@
 using namespace wrapq;
 using namespace wrapq::gemma4;
 using wrapq_test::bits;
+using wrapq_test::error_message;
 
 namespace {
 
@@ -51,6 +53,20 @@ constexpr std::size_t expected_text_parameters(const text_config<L>& c) {
     }
     return n;
 }
+
+/// One sliding layer whose head size, 8, does not divide the width 12. Gemma
+/// projects the width to num_heads x head_dim and back (E2B: 1536 to 8 x 256
+/// = 2048), so this is a valid configuration.
+constexpr text_config<1> head_size_not_dividing_width = make_text_config<1>({
+    .vocab_size = 32,
+    .max_position_embeddings = 16,
+    .dims = {.hidden_size = 12, .num_heads = 2, .sliding_window = 4},
+    .head_dim = 8,
+    .global_head_dim = 8,
+    .kv_heads = 1,
+    .intermediate_size = 24,
+    .pattern = {attention_kind::sliding},
+});
 
 }  // namespace
 
@@ -96,6 +112,65 @@ BOOST_AUTO_TEST_CASE(invalid_configs_are_explained) {
     broken = tiny_text;
     broken.layers[1].head_dim = 5;
     BOOST_TEST(check_config(broken).find("even") != std::string_view::npos);
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_configs_are_explained) {
+    auto zero_heads = tiny_text;
+    zero_heads.dims.num_heads = 0;
+    BOOST_TEST(check_config(zero_heads) == "vocab_size, hidden_size and num_heads must be positive");
+
+    auto zero_width = tiny_text;
+    zero_width.dims.hidden_size = 0;
+    BOOST_TEST(check_config(zero_width) == "vocab_size, hidden_size and num_heads must be positive");
+
+    auto zero_kv_heads = tiny_text;
+    zero_kv_heads.layers[1].kv_heads = 0;
+    BOOST_TEST(check_config(zero_kv_heads) == "num_heads must be a multiple of every layer's kv_heads (grouped-query attention)");
+
+    auto zero_head_dim = tiny_text;
+    zero_head_dim.layers[0].head_dim = 0;
+    BOOST_TEST(check_config(zero_head_dim) == "every head_dim must be even and positive (rotate-half RoPE)");
+
+    auto zero_window = tiny_text;
+    zero_window.dims.sliding_window = 0;
+    BOOST_TEST(check_config(zero_window) == "sliding layers need a sliding_window");
+
+    auto zero_mlp = tiny_text;
+    zero_mlp.layers[0].intermediate_size = 0;
+    BOOST_TEST(check_config(zero_mlp) == "every intermediate_size must be positive");
+}
+
+BOOST_AUTO_TEST_CASE(head_size_need_not_divide_width) {
+    static_assert(check_config(head_size_not_dividing_width).empty());
+    // The model builds and runs: q_proj maps 12 to 2 x 8 = 16, o_proj 16 back to 12.
+    text_model<head_size_not_dividing_width> model;
+    fill_random_weights(model, 6);
+    const tensor h = model.forward(ids_of({1, 7, 30}));
+    BOOST_TEST((h.shape() == std::vector<std::size_t>{1, 3, 12}), boost::test_tools::per_element());
+    for (const float v : h) BOOST_TEST(std::isfinite(v));
+}
+
+BOOST_AUTO_TEST_CASE(sequence_length_errors_are_explained) {
+    text_model<tiny_text> model;
+    fill_random_weights(model, 4);
+
+    // An empty sequence: a batch of one sample with no token.
+    const nn::token_ids empty = xt::zeros<std::int64_t>({std::size_t{1}, std::size_t{0}});
+    BOOST_TEST(error_message<shape_error>([&] { model.forward(empty); }) ==
+               "gemma4::text_model: token ids must have shape (batch, sequence) with a nonempty sequence, but they have "
+               "shape (1, 0)");
+    const tensor no_embeddings = xt::zeros<float>({std::size_t{1}, std::size_t{0}, std::size_t{16}});
+    BOOST_TEST(error_message<shape_error>([&] { model.forward_from_embeds(no_embeddings, nullptr); }) ==
+               "gemma4::text_model: embeddings must have shape (batch, sequence, 16) with a nonempty sequence, but they "
+               "have shape (1, 0, 16)");
+
+    // tiny_text has max_position_embeddings 128: 128 tokens run, 129 do not.
+    const nn::token_ids longest = xt::ones<std::int64_t>({std::size_t{1}, std::size_t{128}});
+    BOOST_CHECK_NO_THROW(model.forward(longest));
+    const nn::token_ids too_long = xt::ones<std::int64_t>({std::size_t{1}, std::size_t{129}});
+    BOOST_TEST(error_message<shape_error>([&] { model.forward(too_long); }) ==
+               "gemma4::text_model: sequence length 129 exceeds max_position_embeddings 128; split the input into "
+               "samples of at most 128 tokens");
 }
 
 BOOST_AUTO_TEST_CASE(reference_names_and_order) {

@@ -1,16 +1,22 @@
 // prepare -> calibrate -> convert, modes, errors and the report.
+#include "test_errors.hpp"
 #include "test_support.hpp"
 
 #include <wrapq.hpp>
 
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace wrapq;
 using wrapq_test::bits;
+using wrapq_test::error_message;
 using wrapq_test::random_tensor;
 
 namespace {
@@ -33,6 +39,18 @@ two_layer make_model() {
     m.up.bias.assign(random_tensor({5}, 2, 0.1f));
     m.down.weight.assign(random_tensor({3, 5}, 3, 0.5f));
     return m;
+}
+
+constexpr float inf = std::numeric_limits<float>::infinity();
+const float qnan = std::numeric_limits<float>::quiet_NaN();
+
+/// Returns the report entry of observer `name`.
+observer_record record_named(const std::vector<observer_record>& records, const std::string& name) {
+    for (const observer_record& r : records) {
+        if (r.name == name) return r;
+    }
+    BOOST_FAIL("the report has no observer " << name);
+    return {};
 }
 
 template <class M>
@@ -147,6 +165,88 @@ BOOST_AUTO_TEST_CASE(lifecycle_errors) {
     } catch (const calibration_error& e) {
         BOOST_TEST(std::string(e.what()).find("up.act_in") != std::string::npos);
     }
+}
+
+BOOST_AUTO_TEST_CASE(nonfinite_weight_rejected_at_prepare) {
+    // up.weight has shape (5, 6), so element (2, 3) has flat index 2 * 6 + 3 = 15.
+    const std::vector<std::pair<float, std::string>> cases = {{qnan, "nan"}, {inf, "inf"}, {-inf, "-inf"}};
+    for (const auto& [value, text] : cases) {
+        BOOST_TEST_CONTEXT("weight value " << text) {
+            two_layer m = make_model();
+            m.up.weight.value(2, 3) = value;
+            const std::string message = error_message<value_error>([&] { prepare(m, ptq_config{}); });
+            BOOST_TEST(message == "up.weight: the weight has the non-finite value " + text +
+                                      " at flat index 15, which has no quantized level; make the weight finite before "
+                                      "prepare(), or keep it in float with quant_spec::no_quant()");
+
+            // Every observer is back in no_quant mode, so prepare() runs again once the weight is fixed.
+            for (const auto& mode : modes_of(m)) BOOST_TEST(mode == "no_quant");
+            m.up.weight.value(2, 3) = 0.5f;
+            BOOST_CHECK_NO_THROW(prepare(m, ptq_config{}));
+            BOOST_TEST(m.up.weight_observer.observed_count() == 30u);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(float_weight_may_be_nonfinite) {
+    // An identity observer keeps the weight in float, so a NaN in it needs no level.
+    two_layer m = make_model();
+    m.down.weight.value(1, 4) = qnan;
+    ptq_config config;
+    config.overrides.push_back({"down.weight", quant_spec::no_quant()});
+    BOOST_CHECK_NO_THROW(prepare(m, config));
+    BOOST_TEST(m.down.weight_observer.spec().kind == observer_kind::identity);
+}
+
+BOOST_AUTO_TEST_CASE(calibration_without_data_is_explained) {
+    // No calibration batch at all, and batches of zero rows (empty
+    // sequences), which observers ignore. Either way the convert() error
+    // names the first activation site and what to do.
+    const std::string expected =
+        "up.act_in: compute_qparams: the minmax observer has seen no finite value; run calibration batches through it first";
+    for (const std::size_t batches : {0, 3}) {
+        BOOST_TEST_CONTEXT(batches << " empty batches") {
+            two_layer m = make_model();
+            prepare(m, ptq_config{});
+            for (std::size_t b = 0; b < batches; ++b) m.forward(tensor(xt::zeros<float>({std::size_t{0}, std::size_t{6}})));
+            BOOST_TEST(m.up.act_in.observed_count() == 0u);
+            BOOST_TEST(error_message<calibration_error>([&] { convert(m); }) == expected);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(nonfinite_activations_counted_or_rejected) {
+    two_layer m = make_model();
+    prepare(m, ptq_config{});
+
+    // A batch with no finite value: the error names the first site that observes it.
+    const std::string all_bad = "up.act_in: observe: all 12 values of the batch are NaN or infinite; fix the producer of "
+                                "this tensor before calibrating on it";
+    tensor nan_batch = xt::zeros<float>({std::size_t{2}, std::size_t{6}});
+    nan_batch.fill(qnan);
+    BOOST_TEST(error_message<calibration_error>([&] { m.forward(nan_batch); }) == all_bad);
+    const tensor infinite_batch = {{inf, -inf, inf, -inf, inf, -inf}, {-inf, inf, -inf, inf, -inf, inf}};
+    BOOST_TEST(error_message<calibration_error>([&] { m.forward(infinite_batch); }) == all_bad);
+
+    // One NaN in row 0 of a (2, 6) input, which up.act_in skips. Row 0 of
+    // up's output (5 values) is then NaN, and so are row 0 of the GELU
+    // output and of down's output (3 values). Every site skips and counts them.
+    tensor x = random_tensor({2, 6}, 90);
+    x(0, 2) = qnan;
+    m.forward(x);
+    const std::vector<observer_record> records = collect_report(m);
+    BOOST_TEST(record_named(records, "up.act_in").nonfinite == 1u);
+    BOOST_TEST(record_named(records, "up.act_in").observed == 11u);
+    BOOST_TEST(record_named(records, "up.act_out").nonfinite == 5u);
+    BOOST_TEST(record_named(records, "act.act_out").nonfinite == 5u);
+    BOOST_TEST(record_named(records, "down.act_in").nonfinite == 5u);
+    BOOST_TEST(record_named(records, "down.act_out").nonfinite == 3u);
+    BOOST_TEST(record_named(records, "down.act_out").observed == 3u);
+
+    // The finite row calibrated every site, so convert() succeeds and a finite input stays finite.
+    convert(m);
+    const tensor y = m.forward(random_tensor({2, 6}, 91));
+    for (const float v : y) BOOST_TEST(std::isfinite(v));
 }
 
 BOOST_AUTO_TEST_CASE(skip_uncalibrated_leaves_float_sites) {

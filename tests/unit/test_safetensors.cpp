@@ -747,6 +747,53 @@ BOOST_AUTO_TEST_CASE(rejects_bad_header_length) {
     BOOST_TEST(has(huge, "the header length field is 18446744073709551615, above the limit"), huge);
 }
 
+BOOST_AUTO_TEST_CASE(rejects_multi_gigabyte_header_length) {
+    scratch_directory dir;
+    const fs::path path = dir / "bad.safetensors";
+    const std::string expected = path.string() +
+                                 ": the header length field is 5000000000, above the limit of 100000000 bytes; the file is "
+                                 "damaged or not a safetensors file";
+
+    // A length field that claims a 5 GB header in a file of 10 bytes.
+    write_raw(path, le64(5'000'000'000) + "{}");
+    BOOST_TEST(error_message<format_error>([&] { (void)safetensors_file::open(path); }) == expected);
+
+    // The same field in a sparse file that does hold 5 GB after it: the limit
+    // is checked before the length is compared with the file, so the
+    // reader neither parses nor touches those bytes.
+    fs::resize_file(path, 8 + 5'000'000'000ull);
+    const auto start = std::chrono::steady_clock::now();
+    BOOST_TEST(error_message<format_error>([&] { (void)safetensors_file::open(path); }) == expected);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    BOOST_TEST(seconds < 1.0, "rejecting the header took " << seconds << " s");
+
+    // The limit itself is allowed, so a tiny file with that length fails on its size instead.
+    write_raw(path, le64(100'000'000) + "{}");
+    BOOST_TEST(error_message<format_error>([&] { (void)safetensors_file::open(path); }) ==
+               path.string() + ": the header length field is 100000000, but only 2 bytes follow it; "
+                               "the file is truncated or not a safetensors file");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_non_utf8_tensor_name) {
+    scratch_directory dir;
+    // The name "w\xFF": the header starts at file byte 8, so '{' is byte 8,
+    // the opening quote byte 9, 'w' byte 10 and 0xFF byte 11.
+    const std::string message =
+        format_failure(dir, "{\"w\xFF\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", std::string(4, '\0'));
+    BOOST_TEST(message == (dir / "bad.safetensors").string() +
+                              ": invalid JSON at byte 11: invalid UTF-8 byte sequence starting with 0xFF inside a string");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_duplicate_tensor_names) {
+    scratch_directory dir;
+    // The header starts at file byte 8: the first key "a" at byte 9, the second after 53 header bytes, at byte 61.
+    const std::string message = format_failure(dir,
+                                               R"({"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},)"
+                                               R"("a":{"dtype":"F32","shape":[],"data_offsets":[4,8]}})",
+                                               std::string(8, '\0'));
+    BOOST_TEST(message == (dir / "bad.safetensors").string() + ": invalid JSON at byte 61: duplicate key \"a\" (first at byte 9)");
+}
+
 BOOST_AUTO_TEST_CASE(rejects_invalid_json_header) {
     scratch_directory dir;
     const std::string truncated = format_failure(dir, R"({"w":{"dtype":"F32")");
@@ -852,6 +899,15 @@ BOOST_AUTO_TEST_CASE(rejects_size_mismatch) {
                                                std::string(120, '\0'));
     BOOST_TEST(message == (dir / "bad.safetensors").string() +
                               ": tensor 'a.weight' has data_offsets [0, 100] (100 bytes), but shape (5, 6) of F32 needs 120 bytes");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_dtype_size_mismatch) {
+    scratch_directory dir;
+    // 16 bytes fit four F32 values, but the header declares BF16, whose four values take 8 bytes.
+    const std::string message = format_failure(dir, R"({"w":{"dtype":"BF16","shape":[4],"data_offsets":[0,16]}})",
+                                               std::string(16, '\0'));
+    BOOST_TEST(message == (dir / "bad.safetensors").string() +
+                              ": tensor 'w' has data_offsets [0, 16] (16 bytes), but shape (4) of BF16 needs 8 bytes");
 }
 
 BOOST_AUTO_TEST_CASE(rejects_offsets_out_of_range) {

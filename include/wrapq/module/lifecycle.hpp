@@ -218,7 +218,9 @@ struct convert_options {
 /// Throws invalid_argument, before changing anything, when the model is
 /// already prepared, an override with must_match applies to no observer (the
 /// message gives the rule's origin, and the nearest names or an observer that
-/// other rules took), or an observer's settings are invalid.
+/// other rules took), or an observer's settings are invalid. Rethrows the
+/// error of an on_prepare() (such as value_error for a NaN or infinite
+/// weight) after putting every observer back in no_quant mode.
 template <Module M>
 void prepare(M& model, const ptq_config& config) {
     std::vector<std::string> names;
@@ -270,8 +272,19 @@ void prepare(M& model, const ptq_config& config) {
         observer.mode = ptq_mode::calibration;
     });
 
-    for (const detail::module_hooks& hooks : detail::module_hook_list(model)) {
-        if (hooks.on_prepare != nullptr) hooks.on_prepare(hooks.module);
+    try {
+        for (const detail::module_hooks& hooks : detail::module_hook_list(model)) {
+            if (hooks.on_prepare != nullptr) hooks.on_prepare(hooks.module);
+        }
+    } catch (...) {
+        // A block rejected its static tensors (a weight without values, or a
+        // NaN in one). Every observer goes back to no_quant mode, so that
+        // prepare() can run again once the weights are fixed.
+        for_each_observer(model, [](const std::string&, auto& observer) {
+            observer.reset();
+            observer.mode = ptq_mode::no_quant;
+        });
+        throw;
     }
 }
 

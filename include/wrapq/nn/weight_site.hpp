@@ -11,8 +11,11 @@
 #include "wrapq/parallel/parallel_for.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <type_traits>
 
 namespace wrapq::nn {
 
@@ -25,9 +28,14 @@ inline std::size_t weight_scan_chunk_floats = std::size_t{16} << 20;
 /// fake-quantized once at convert time, so forwards reuse the quantized copy.
 struct weight_site {
     /// Observes the float weight; called from a block's on_prepare().
+    /// Throws value_error naming the observer, the flat index and the value
+    /// of the first NaN or infinite element, because such a value has no
+    /// quantized level. An identity observer keeps the weight in float, so
+    /// it accepts such values.
     template <class E>
     static void collect(any_observer& observer, const xt::xexpression<E>& weight) {
-        detail::with_observer_name(observer.name, [&] { observer.observe(weight); });
+        require_finite(observer, weight.derived_cast(), [](std::size_t k) { return k; });
+        observe(observer, weight);
     }
 
     /// Returns the fake-quantized weight, computed even while the observer's
@@ -85,7 +93,8 @@ struct weight_site {
                         for (std::size_t c = 0; c < n; ++c) out[c] = kernel::convert_element(in[c]);
                     }
                 });
-                collect(observer, chunk);
+                require_finite(observer, chunk, [&](std::size_t k) { return (k / n) * C + c0 + k % n; });
+                observe(observer, chunk);
             }
         } else {
             const std::size_t height = std::clamp<std::size_t>(chunk_floats / C, 1, R);
@@ -93,7 +102,8 @@ struct weight_site {
                 const std::size_t n = std::min(height, R - r0);
                 tensor chunk = tensor::from_shape({n, C});
                 w.rows_to_float(r0, n, chunk.data());
-                collect(observer, chunk);
+                require_finite(observer, chunk, [&](std::size_t k) { return r0 * C + k; });
+                observe(observer, chunk);
             }
         }
         w.release_rows(0, R);
@@ -148,6 +158,32 @@ struct weight_site {
                                                    "switch modes with wrapq::convert(), not by hand");
         }
         return true;
+    }
+
+private:
+    template <class E>
+    static void observe(any_observer& observer, const xt::xexpression<E>& weight) {
+        detail::with_observer_name(observer.name, [&] { observer.observe(weight); });
+    }
+
+    /// Throws value_error for the first NaN or infinite element of `values`,
+    /// a whole weight or a chunk of one. `flat_index` maps an element's
+    /// position in `values` to its flat index in the whole weight.
+    template <class E, class FlatIndex>
+    static void require_finite(const any_observer& observer, const E& values, FlatIndex flat_index) {
+        if (observer.spec().kind == observer_kind::identity) return;
+        if constexpr (std::is_same_v<E, tensor>) {  // row-major and contiguous, so positions are flat indices
+            const float* begin = values.data();
+            const float* found = std::find_if(begin, begin + values.size(), [](float v) { return !std::isfinite(v); });
+            if (found == begin + values.size()) return;
+            const std::size_t k = static_cast<std::size_t>(found - begin);
+            throw value_error(observer.name + ": the weight has the non-finite value " + to_text(*found) +
+                              " at flat index " + std::to_string(flat_index(k)) +
+                              ", which has no quantized level; make the weight finite before prepare(), or keep it "
+                              "in float with quant_spec::no_quant()");
+        } else {
+            require_finite(observer, tensor(values), flat_index);
+        }
     }
 };
 

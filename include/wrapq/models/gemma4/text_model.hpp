@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -143,12 +144,11 @@ public:
     /// for layer-by-layer comparison with a reference.
     tensor forward(const nn::token_ids& ids, std::vector<tensor>* layer_outputs = nullptr) {
         if (ids.dimension() != 2 || ids.shape()[1] == 0) {
-            throw shape_error("gemma4::text_model: token ids must have shape (batch, sequence) with a nonempty sequence");
+            throw shape_error("gemma4::text_model: token ids must have shape (batch, sequence) with a nonempty sequence, "
+                              "but they have shape " +
+                              wrapq::detail::shape_description(std::span(ids.shape().data(), ids.dimension())));
         }
-        if (ids.shape()[1] > C.max_position_embeddings) {
-            throw shape_error("gemma4::text_model: sequence length " + std::to_string(ids.shape()[1]) +
-                              " exceeds max_position_embeddings " + std::to_string(C.max_position_embeddings));
-        }
+        if (ids.shape()[1] > C.max_position_embeddings) throw_too_long(ids.shape()[1]);
         tensor h = embed_tokens.forward(ids);
         std::optional<tensor> ple;
         if constexpr (has_ple) ple = per_layer_inputs_from(ids, h);
@@ -168,13 +168,11 @@ public:
                                std::vector<tensor>* layer_outputs = nullptr) {
         if (embeds.dimension() != 3 || embeds.shape()[2] != hidden_size || embeds.shape()[1] == 0) {
             throw shape_error("gemma4::text_model: embeddings must have shape (batch, sequence, " +
-                              std::to_string(hidden_size) + ") with a nonempty sequence");
+                              std::to_string(hidden_size) + ") with a nonempty sequence, but they have shape " +
+                              wrapq::detail::shape_description(std::span(embeds.shape().data(), embeds.dimension())));
         }
         const std::size_t seq = embeds.shape()[1];
-        if (seq > C.max_position_embeddings) {
-            throw shape_error("gemma4::text_model: sequence length " + std::to_string(seq) +
-                              " exceeds max_position_embeddings " + std::to_string(C.max_position_embeddings));
-        }
+        if (seq > C.max_position_embeddings) throw_too_long(seq);
         tensor h = fake_quant_site(inputs_embeds, embeds);
         std::optional<tensor> ple;
         if constexpr (has_ple) {
@@ -277,6 +275,12 @@ private:
     struct kind_inputs {
         tensor mask, cos, sin;
     };
+
+    [[noreturn]] static void throw_too_long(std::size_t seq) {
+        throw shape_error("gemma4::text_model: sequence length " + std::to_string(seq) + " exceeds max_position_embeddings " +
+                          std::to_string(C.max_position_embeddings) + "; split the input into samples of at most " +
+                          std::to_string(C.max_position_embeddings) + " tokens");
+    }
 
     /// Runs decoder layer `index` on `h` in place, for forward_embeds(). It
     /// depends on the layer's type and not on its index, so layers with equal
