@@ -1,8 +1,8 @@
 // libFuzzer target: wrapq's Circle reader, which tests and tools use to read
-// back exported models. The input is read in both buffer layouts' code
-// paths (the reader decides from the file), and a model that reads back is
-// checked with validate(), which walks every tensor, operator and buffer
-// index, so an index the reader failed to bound shows up here.
+// back exported models. The reader picks the buffer layout from the file.
+// A model that reads back then goes through validate(), which follows every
+// tensor, operator and buffer index. An index that the reader failed to
+// bound therefore shows up here.
 //
 // Seeds: make_seeds writes small valid models: float and quantized
 // FULLY_CONNECTED, every operator wrapq emits, two signatures, and the

@@ -2,8 +2,8 @@
 // compiled-in shapes: the published E2B with its vision tower, the tiny
 // full-vocabulary model with a clipped tower, and the same text model alone.
 // The comparison stops at the first mismatch, so the seeds are the matching
-// config.json of each shape; the fuzzer then mutates its way into every field
-// check (integers, floats, layer types, RoPE parameters, token ids).
+// config.json of each shape. From there the fuzzer mutates its way into every
+// field check: integers, floats, layer types, RoPE parameters and token ids.
 //
 // Seeds: seeds/hf_config/, one config.json per shape.
 #include "fuzz_input.hpp"

@@ -2,7 +2,7 @@
 //
 // Every target feeds one input to a parser of outside data and lets wrapq's
 // own exceptions (wrapq::error and its subclasses) pass quietly, because a
-// clear error is the expected answer to a damaged file. Anything else ends
+// clear error is the expected result for a damaged file. Anything else ends
 // the run as a finding: a sanitizer report, a crash, a timeout, a leak, or an
 // exception of another type (std::bad_alloc, std::out_of_range, ...), which
 // escapes LLVMFuzzerTestOneInput and aborts.
@@ -23,19 +23,20 @@
 
 namespace wrapq_fuzz {
 
-/// The fuzz input as text, for the JSON parsers.
+/// Views the fuzz input as text, for the JSON parsers.
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
     return {reinterpret_cast<const char*>(data), size};
 }
 
-/// The fuzz input as bytes, for the binary decoders.
+/// Views the fuzz input as bytes, for the binary decoders.
 inline std::span<const std::byte> as_bytes(const std::uint8_t* data, std::size_t size) {
     return {reinterpret_cast<const std::byte*>(data), size};
 }
 
-/// A directory of this process's own under TMPDIR (or /tmp), removed at exit.
-/// The parsers that open files by path get the input through it. The process
-/// id in the name keeps parallel fuzzing jobs (-jobs=N) apart.
+/// Returns this process's own directory under TMPDIR (or /tmp), created on
+/// the first call and removed at exit. The parsers that open files by path
+/// get the input through it. The process id in the name keeps parallel
+/// fuzzing jobs (-jobs=N) apart.
 inline const std::filesystem::path& scratch_directory() {
     static const std::filesystem::path directory = [] {
         const char* tmp = std::getenv("TMPDIR");
@@ -65,7 +66,7 @@ void expect_clean_result_or_error(Parse&& parse) {
     try {
         parse();
     } catch (const wrapq::error&) {
-        // A clear wrapq error is a correct answer to a damaged input.
+        // A clear wrapq error is the correct result for a damaged input.
     }
 }
 

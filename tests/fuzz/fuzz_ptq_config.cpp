@@ -1,10 +1,10 @@
 // libFuzzer target: a quantization-config JSON file (--quant-config) read on
-// top of the shipped Gemma 4 recipe. Every observer spec the file produces is
-// then resolved for weight and activation names of each kind, configured,
-// fed a small tensor, asked for qparams and used for fake quantization, so
-// a parameter the reader let through but the observer cannot use (a zero
-// momentum, an inverted percentile range, a channel axis past the rank)
-// shows up here as a crash or sanitizer report instead of in a long run.
+// top of the shipped Gemma 4 recipe. The resulting config is resolved for
+// weight and activation names of each kind. Each resolved observer is
+// configured, fed a small tensor, asked for qparams and used for fake
+// quantization. A parameter that the reader let through but the observer
+// cannot use (a zero momentum, an inverted percentile range, a channel axis
+// past the rank) then shows up here instead of in a long calibration run.
 //
 // Seeds: seeds/ptq_config/, the documented examples and one file per observer kind.
 #include "fuzz_input.hpp"

@@ -1,8 +1,8 @@
 // libFuzzer target: one safetensors file (8-byte header length, JSON header,
 // data section). The input is written to a scratch file and opened as a
-// checkpoint would be; then every tensor is read in each way the loaders
-// read it, so a header that passed validation but describes bytes outside
-// the file shows up as an AddressSanitizer report.
+// checkpoint would be. Then every tensor is read in each way the loaders read
+// it. A header that passed validation but describes bytes outside the file
+// therefore shows up as an AddressSanitizer report.
 //
 // Seeds: make_seeds writes valid files in every dtype, rank 0 to 3, with
 // metadata and empty tensors.

@@ -1,8 +1,9 @@
 // libFuzzer target: model.safetensors.index.json, the weight map of a
-// sharded checkpoint. The input is the index. Two valid shards lie beside it,
-// written once, so the fuzzer can reach the checks that compare the index
-// with the shards (missing, extra and duplicated tensors) as well as the
-// JSON and shard-name checks (no "/", "..", absolute or empty names).
+// sharded checkpoint. The input is the index, and two valid shards written
+// at start-up lie beside it. The fuzzer therefore reaches the checks that
+// compare the index with the shards (missing, extra and duplicated tensors)
+// as well as the JSON and shard-name checks (no "/", "..", absolute or empty
+// names).
 //
 // Seeds: the index of these two shards, and variants in seeds/safetensors_index/.
 #include "fuzz_input.hpp"

@@ -1,7 +1,9 @@
-// Writes the binary seed corpora of the fuzzers into OUT_DIR:
+// Writes the binary seed corpora of the fuzzers into OUT_DIR.
+//
 //   OUT_DIR/safetensors/  valid safetensors files of every dtype and rank
 //   OUT_DIR/image/        PNG, JPEG and .npy files of each kind the decoders accept
 //   OUT_DIR/circle/       small valid Circle models in both buffer layouts
+//
 // The JSON seeds are plain files in tests/fuzz/seeds/ instead, because they
 // read better as text. Every seed is valid, so the fuzzers start from
 // inputs that reach the deep checks and mutate outward from there.
@@ -103,8 +105,8 @@ std::vector<unsigned char> png_bytes(const png_request& request) {
     }
     png_write_info(png, info);
 
-    // Samples of any depth come from one byte pattern; libpng packs depths
-    // below 8 from whole bytes per row as the row size says.
+    // Every layout takes its rows from one byte pattern. Rows hold packed
+    // samples for depths below 8, so png_get_rowbytes() gives their length.
     const std::size_t row_bytes = png_get_rowbytes(png, info);
     std::vector<std::vector<png_byte>> rows(height, std::vector<png_byte>(row_bytes));
     for (png_uint_32 y = 0; y < height; ++y) {
