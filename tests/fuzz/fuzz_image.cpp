@@ -17,9 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
         // A few hundred bytes of JPEG or PNG can declare a photo-sized image
         // within the decoders' limits (one input declared 8408 x 4866 in 398
-        // bytes). Resizing that legitimately takes 0.7 s in a release build,
-        // and ten times that under the sanitizers, so the fuzzer preprocesses
-        // only images up to 4 megapixels; decoding still runs at every size.
+        // bytes). Resizing it takes 0.7 s in a release build and ten times
+        // that under the sanitizers. The fuzzer therefore preprocesses only
+        // images up to 4 megapixels, and decodes images of every size.
         constexpr std::size_t max_preprocessed_pixels = std::size_t{1} << 22;
         if (image.width * image.height > max_preprocessed_pixels) return;
 
