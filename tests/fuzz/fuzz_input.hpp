@@ -34,16 +34,19 @@ inline std::span<const std::byte> as_bytes(const std::uint8_t* data, std::size_t
 }
 
 /// Returns this process's own directory under TMPDIR (or /tmp), created on
-/// the first call and removed at exit. The parsers that open files by path
-/// get the input through it. The process id in the name keeps parallel
-/// fuzzing jobs (-jobs=N) apart.
+/// the first call. The parsers that open files by path get the input
+/// through it. The process id in the name keeps parallel fuzzing jobs
+/// (-jobs=N) apart.
+///
+/// NOTE: the directory stays after the process ends, because libFuzzer
+/// leaves through _Exit(), which runs no exit handlers. scripts/fuzz points
+/// TMPDIR at a directory of its own and removes that after each fuzzer.
 inline const std::filesystem::path& scratch_directory() {
     static const std::filesystem::path directory = [] {
         const char* tmp = std::getenv("TMPDIR");
         std::filesystem::path path = std::filesystem::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
                                      ("wrapq-fuzz-" + std::to_string(::getpid()));
         std::filesystem::create_directories(path);
-        std::atexit([] { std::filesystem::remove_all(scratch_directory()); });
         return path;
     }();
     return directory;
