@@ -159,7 +159,7 @@ std::vector<unsigned char> jpeg_bytes(int components, J_COLOR_SPACE space, bool 
 /// A version 1.0 .npy file of float32 values with the given header shape.
 std::string npy_bytes(const std::string& shape, std::size_t count) {
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
-    // Magic, version and length take 10 bytes; the header ends in '\n' and
+    // Magic, version and length take 10 bytes. The header ends in '\n' and
     // pads the whole preamble to a multiple of 64.
     while ((10 + header.size() + 1) % 64 != 0) header += ' ';
     header += '\n';
